@@ -1,0 +1,93 @@
+"""Paths and settings shared by Dagster, dbt, the CLI and the portal.
+
+Every path comes from one environment variable with a default under the project folder, so a
+test (or a second installation) can point the whole pipeline elsewhere by setting a few
+variables. Read them through these functions, never by hard-coding a path: the values are read
+at call time, so a test that sets an environment variable sees it immediately.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def home() -> Path:
+    """The project folder (`CRM_HOME`, default: the repository root)."""
+    return _path("CRM_HOME", PROJECT_ROOT)
+
+
+def data_dir() -> Path:
+    """Root of everything generated at run time (`CRM_DATA_DIR`, default `<home>/data`)."""
+    return _path("CRM_DATA_DIR", home() / "data")
+
+
+def inbox_dir() -> Path:
+    """Where extract files arrive, one sub-folder per kind (`CRM_INBOX`)."""
+    return _path("CRM_INBOX", data_dir() / "inbox")
+
+
+def reference_dir() -> Path:
+    """Reference data and configuration: source mappings, teams, do-not-contact (`CRM_REFERENCE_DIR`)."""
+    return _path("CRM_REFERENCE_DIR", data_dir() / "reference")
+
+
+def sources_dir() -> Path:
+    """YAML source mappings, one per extract kind (`CRM_SOURCES_DIR`)."""
+    return _path("CRM_SOURCES_DIR", reference_dir() / "sources")
+
+
+def warehouse_path() -> Path:
+    """The build DuckDB file that Dagster, dbt and the CLI all write (`CRM_WAREHOUSE_PATH`)."""
+    return _path("CRM_WAREHOUSE_PATH", data_dir() / "warehouse" / "crm.duckdb")
+
+
+def published_path() -> Path:
+    """The read-only copy of the marts that analysts query (`CRM_PUBLISHED_PATH`)."""
+    return _path("CRM_PUBLISHED_PATH", warehouse_path().parent / "marts.duckdb")
+
+
+def exports_dir() -> Path:
+    """Files handed to people: target lists and their manifests (`CRM_EXPORTS_DIR`)."""
+    return _path("CRM_EXPORTS_DIR", data_dir() / "exports")
+
+
+def ground_truth_dir() -> Path:
+    """Demo generator's ground truth, for model evaluation only; the pipeline never reads it."""
+    return _path("CRM_GROUND_TRUTH_DIR", data_dir() / "ground_truth")
+
+
+def quality_dir() -> Path:
+    """Data-quality reports (Great Expectations Data Docs) (`CRM_QUALITY_DIR`)."""
+    return _path("CRM_QUALITY_DIR", data_dir() / "quality")
+
+
+def models_dir() -> Path:
+    """Trained-model registry (`CRM_MODELS_DIR`, default `<home>/models`)."""
+    return _path("CRM_MODELS_DIR", home() / "models")
+
+
+def portal_dir() -> Path:
+    """Portal state: users, sessions secret, audit log (`CRM_PORTAL_DIR`)."""
+    return _path("CRM_PORTAL_DIR", data_dir() / "portal")
+
+
+def dagster_home() -> Path:
+    """Dagster instance folder with run history (`DAGSTER_HOME`, default `<data>/dagster_home`)."""
+    return _path("DAGSTER_HOME", data_dir() / "dagster_home")
+
+
+def dbt_project_dir() -> Path:
+    return PROJECT_ROOT / "dbt"
+
+
+def duckdb_memory_limit() -> str:
+    """Memory cap handed to DuckDB for loads and builds (`CRM_DUCKDB_MEMORY_LIMIT`)."""
+    return os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "3GB")
