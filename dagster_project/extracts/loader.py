@@ -1,0 +1,293 @@
+"""Load extract files into the ODS, once each, accounting for every row.
+
+For one extract kind:
+
+1. Discover files under the inbox that match the mapping's glob (partial uploads named
+   `*.part`/`*.tmp` and dot-files are ignored). A file's identity is its SHA-256; hashes are cached
+   by (path, size, mtime) so a nightly re-scan does not re-read old files.
+2. Skip files whose content was already loaded. A known content under a new name is logged once as
+   `duplicate_file` and loads nothing.
+3. Prepare each new file (`prepare.py`): compression, encoding, header. A file that cannot be read
+   is logged as `failed` with a message naming the file and the problem, stays in the inbox (it is
+   retried on every run until it loads or is replaced), and does not stop the other files.
+4. Load the prepared files in batches (`batch.py`), each batch in one DuckDB transaction: a batch
+   is all or nothing, so a killed run leaves no half-loaded file. If a batch of several files
+   fails, each file is retried alone so that one bad file blocks nobody.
+
+Per file: rows_read = rows_loaded + rows_rejected + rows_duplicate, checked before commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from .batch import drop_temps, load_batch
+from .mapping import SourceMapping
+from .prepare import FileProblem, InboxFile, PreparedFile, extract_date_from_name, prepare, sha256_file
+from .spec import ExtractSpec
+from .sql import ident
+
+log = logging.getLogger(__name__)
+
+BATCH_BYTES = 512 * 1024 * 1024
+IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
+
+
+@dataclass
+class FileResult:
+    kind: str
+    source_file: str
+    sha256: str
+    status: str  # loaded | failed | duplicate_file
+    load_id: int
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    rows_orphan: int = 0
+    data_lines: int | None = None
+    message: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def reconciled(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_rejected + self.rows_duplicate
+
+
+@dataclass
+class IngestResult:
+    kind: str
+    files: list[FileResult] = field(default_factory=list)
+    skipped: int = 0
+    duration_s: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files if f.status == "loaded")
+
+
+def discover(inbox: Path, mapping: SourceMapping) -> list[Path]:
+    """Files of this kind in the inbox, oldest extract date first."""
+    paths = [
+        p
+        for p in inbox.glob(mapping.files)
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(IGNORED_SUFFIXES)
+    ]
+    return sorted(paths, key=lambda p: (extract_date_from_name(p.name, mapping.extract_date) or date.min, p.name))
+
+
+def identify(con: duckdb.DuckDBPyConnection, mapping: SourceMapping, inbox: Path, paths: list[Path]) -> list[InboxFile]:
+    """Content hashes of `paths`, from the (path, size, mtime) cache where possible."""
+    kind = mapping.kind
+    cached = {
+        (row[0], row[1], row[2]): row[3]
+        for row in con.execute(
+            "select source_file, size_bytes, mtime_ns, sha256 from ods.file_hashes where kind = ?", [kind]
+        ).fetchall()
+    }
+    files: list[InboxFile] = []
+    fresh: list[tuple[str, str, int, int, str]] = []
+    for path in paths:
+        stat = path.stat()
+        rel = path.relative_to(inbox).as_posix()
+        digest = cached.get((rel, stat.st_size, stat.st_mtime_ns))
+        if digest is None:
+            digest = sha256_file(path)
+            fresh.append((kind, rel, stat.st_size, stat.st_mtime_ns, digest))
+        extract_date = extract_date_from_name(path.name, mapping.extract_date)
+        files.append(InboxFile(path, rel, stat.st_size, stat.st_mtime_ns, digest, extract_date))
+    if fresh:
+        con.execute("begin transaction")
+        con.executemany("delete from ods.file_hashes where kind = ? and source_file = ?", [(k, r) for k, r, *_ in fresh])
+        con.executemany("insert into ods.file_hashes values (?, ?, ?, ?, ?)", fresh)
+        con.execute("commit")
+    return files
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    mapping: SourceMapping,
+    inbox: Path,
+    scratch: Path,
+    run_id: str | None = None,
+) -> IngestResult:
+    """Load every new file of one kind. `con` must be read-write with the ODS created (`ods.ensure_ods`)."""
+    t0 = time.perf_counter()
+    kind = mapping.kind
+    result = IngestResult(kind)
+    files = identify(con, mapping, inbox, discover(inbox, mapping))
+    loaded = dict(
+        con.execute(
+            "select sha256, min(load_id) from ods.load_log where kind = ? and status = 'loaded' group by sha256", [kind]
+        ).fetchall()
+    )
+    settled = {
+        (row[0], row[1])
+        for row in con.execute(
+            "select source_file, sha256 from ods.load_log where kind = ? and status in ('loaded', 'duplicate_file')",
+            [kind],
+        ).fetchall()
+    }
+    pending: list[InboxFile] = []
+    first_of_hash: set[str] = set()
+    copies: list[InboxFile] = []
+    for f in files:
+        if (f.rel, f.sha256) in settled:
+            result.skipped += 1
+        elif f.sha256 in loaded:
+            _log_duplicate_file(con, run_id, f, loaded[f.sha256], result)
+        elif f.sha256 in first_of_hash:
+            copies.append(f)  # two identical files in one delivery: load the first, log the others
+        else:
+            first_of_hash.add(f.sha256)
+            pending.append(f)
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        prepared: list[PreparedFile] = []
+        for f in pending:
+            started = datetime.now()
+            try:
+                prepared.append(prepare(f, mapping, scratch))
+            except FileProblem as exc:
+                _log_failure(con, run_id, f, str(exc), started, result)
+        for batch in _batches(prepared):
+            _load_with_fallback(con, mapping, batch, run_id, result)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    now_loaded = {r.sha256: r.load_id for r in result.files if r.status == "loaded"}
+    for f in copies:
+        if f.sha256 in now_loaded:
+            _log_duplicate_file(con, run_id, f, now_loaded[f.sha256], result)
+    result.duration_s = time.perf_counter() - t0
+    return result
+
+
+def _batches(prepared: list[PreparedFile]) -> Iterable[list[PreparedFile]]:
+    """Files with the same header layout, in order, in batches of at most BATCH_BYTES."""
+    by_header: dict[tuple[str, ...], list[PreparedFile]] = {}
+    for p in prepared:
+        by_header.setdefault(p.header, []).append(p)
+    for group in by_header.values():
+        batch: list[PreparedFile] = []
+        size = 0
+        for p in group:
+            if batch and size + p.file.size > BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+            batch.append(p)
+            size += p.file.size
+        if batch:
+            yield batch
+
+
+def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], run_id, result: IngestResult) -> None:
+    started = datetime.now()
+    t0 = time.perf_counter()
+    load_ids = [_next_load_id(con) for _ in batch]
+    try:
+        con.execute("begin transaction")
+        counts = load_batch(con, mapping, batch, load_ids)
+        elapsed = time.perf_counter() - t0
+        total_bytes = sum(p.file.size for p in batch) or 1
+        results = []
+        for p, lid, c in zip(batch, load_ids, counts):
+            r = FileResult(
+                kind=mapping.kind,
+                source_file=p.file.rel,
+                sha256=p.file.sha256,
+                status="loaded",
+                load_id=lid,
+                rows_read=c.rows_read,
+                rows_loaded=c.rows_loaded,
+                rows_rejected=c.rows_rejected,
+                rows_duplicate=c.rows_duplicate,
+                rows_orphan=c.rows_orphan,
+                data_lines=p.data_lines,
+                message=c.note,
+                duration_s=elapsed * p.file.size / total_bytes,
+            )
+            if not r.reconciled:  # never expected: refuse to commit a batch that lost rows
+                raise RuntimeError(
+                    f"{p.file.rel}: rows do not reconcile inside the load: read {r.rows_read} != loaded "
+                    f"{r.rows_loaded} + rejected {r.rows_rejected} + duplicates {r.rows_duplicate}"
+                )
+            results.append(r)
+        _insert_log_rows(con, run_id, [(p.file, r, p.encoding, started, None) for p, r in zip(batch, results)])
+        con.execute("commit")
+        result.files.extend(results)
+    except (duckdb.Error, FileProblem, OSError, RuntimeError) as exc:
+        con.execute("rollback")
+        drop_temps(con)
+        if len(batch) > 1:
+            log.warning("a batch of %d %s files failed (%s); loading them one by one", len(batch), mapping.kind, exc)
+            for p in batch:
+                _load_with_fallback(con, mapping, [p], run_id, result)
+            return
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = str(exc) if isinstance(exc, FileProblem) else f"{batch[0].file.rel}: could not be loaded: {detail}"
+        _log_failure(con, run_id, batch[0].file, message, started, result)
+
+
+def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("select nextval('ods.load_id_seq')").fetchone()[0])
+
+
+def _insert_log_rows(con, run_id: str | None, rows: list[tuple[InboxFile, FileResult, str | None, datetime, int | None]]) -> None:
+    finished = datetime.now()
+    con.executemany(
+        "insert into ods.load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                r.load_id, run_id, r.kind, f.rel, f.sha256, f.size, f.extract_date, encoding, r.status,
+                r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_duplicate, r.rows_orphan, r.data_lines,
+                duplicate_of, r.message, started, finished, round(r.duration_s, 3),
+            ]
+            for f, r, encoding, started, duplicate_of in rows
+        ],
+    )
+
+
+def _log_duplicate_file(con, run_id, f: InboxFile, of_load_id: int, result: IngestResult) -> None:
+    r = FileResult(
+        result.kind, f.rel, f.sha256, "duplicate_file", _next_load_id(con),
+        message=f"same content as load {of_load_id}; nothing loaded",
+    )
+    _insert_log_rows(con, run_id, [(f, r, None, datetime.now(), of_load_id)])
+    result.files.append(r)
+
+
+def _log_failure(con, run_id, f: InboxFile, message: str, started: datetime, result: IngestResult) -> None:
+    log.warning("%s", message)
+    r = FileResult(
+        result.kind, f.rel, f.sha256, "failed", _next_load_id(con), message=message,
+        duration_s=(datetime.now() - started).total_seconds(),
+    )
+    _insert_log_rows(con, run_id, [(f, r, None, started, None)])
+    result.files.append(r)
+
+
+def refresh_orphans(con: duckdb.DuckDBPyConnection, specs: Iterable[ExtractSpec]) -> dict[str, int]:
+    """Clear the orphan flag on rows whose customer has arrived since they were loaded."""
+    resolved: dict[str, int] = {}
+    for spec in specs:
+        if not spec.customer_column or spec.kind == "customers":
+            continue
+        cc = ident(spec.customer_column)
+        n = con.execute(
+            f"""update ods.{ident(spec.kind)} set _is_orphan = false
+                where _is_orphan and {cc} in (select customer_id from ods.customers)"""
+        ).fetchone()[0]
+        resolved[spec.kind] = int(n)
+    return resolved

@@ -1,0 +1,1 @@
+select txn_id, customer_id, txn_at, amount from {{ source('ods', 'transactions_current') }}
