@@ -1,0 +1,1 @@
+"""Benchmarks the `crm-warehouse bench` command runs (one module per concern)."""
