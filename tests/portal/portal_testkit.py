@@ -1,0 +1,213 @@
+"""Building blocks for the portal tests: sample lists and users, a real server, raw requests."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dagster_project.exports.lists import TeamList, write_target_lists
+from dagster_project.portal.users import add_user
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# username -> (team, role, password)
+USERS: dict[str, tuple[str | None, str, str]] = {
+    "alice": ("north", "agent", "alice-password-1"),
+    "nora": ("north", "lead", "nora-password-1"),
+    "sam": ("south", "agent", "sam-password-01"),
+    "sue": ("south", "lead", "sue-password-01"),
+    "mia": (None, "manager", "mia-password-01"),
+    "locky": ("north", "agent", "locky-password-1"),
+}
+
+NORTH_OLD = ["N000001", "N000002", "N000003"]
+NORTH_NEW = ["N000002", "N000004", "N000005", "N000006"]
+SOUTH_OLD = ["S000001", "S000002"]
+SOUTH_NEW = ["S000001", "S000003"]
+NAMES = {
+    "N000001": "王小明",
+    "N000002": '=HYPERLINK("http://x","点我")',
+    "N000004": "欧阳娜娜",
+    "N000005": "+SUM(1,2)",
+    "N000006": "Li Na",
+}
+
+
+def list_row(customer_id: str, rank: int, region: str) -> dict[str, object]:
+    return {
+        "rank": rank,
+        "customer_id": customer_id,
+        "full_name": NAMES.get(customer_id, f"客户 {customer_id}"),
+        "phone": "+86 138 0013 8000" if rank % 2 else "13912345678",
+        "region": region,
+        "value_tier": "high" if rank == 1 else "mid",
+        "rfm_segment": "at_risk",
+        "churn_probability": 0.9 - rank / 100,
+        "clv_365d": 3000 + rank,
+        "value_at_risk": 1000.5 * rank,
+        "reasons": ["no purchase for 60 days", "complaint open"],
+        "recommended_action": "call with retention offer",
+        "agent": f"{region}-desk",
+    }
+
+
+@dataclass
+class PortalEnv:
+    root: Path
+    env: dict[str, str]
+    old_date: date
+    new_date: date
+    lists: dict[tuple[str, date], TeamList] = field(default_factory=dict)
+
+    @property
+    def portal_dir(self) -> Path:
+        return Path(self.env["CRM_PORTAL_DIR"])
+
+    @property
+    def exports_dir(self) -> Path:
+        return Path(self.env["CRM_EXPORTS_DIR"])
+
+    @property
+    def inbox_dir(self) -> Path:
+        return Path(self.env["CRM_INBOX"])
+
+    @property
+    def reference_dir(self) -> Path:
+        return Path(self.env["CRM_REFERENCE_DIR"])
+
+    @property
+    def published_path(self) -> Path:
+        return Path(self.env["CRM_DATA_DIR"]) / "warehouse" / "marts.duckdb"
+
+    def list_id(self, team: str, which: str = "new") -> str:
+        return self.lists[(team, self.new_date if which == "new" else self.old_date)].list_id
+
+    def list_bytes(self, team: str, which: str = "new") -> bytes:
+        day = self.new_date if which == "new" else self.old_date
+        return (self.exports_dir / "target_lists" / day.isoformat() / f"{team}.csv").read_bytes()
+
+
+def make_portal_env(root: Path) -> PortalEnv:
+    env = {
+        "CRM_DATA_DIR": str(root / "data"),
+        "CRM_PORTAL_DIR": str(root / "portal"),
+        "CRM_EXPORTS_DIR": str(root / "exports"),
+        "CRM_INBOX": str(root / "inbox"),
+        "CRM_REFERENCE_DIR": str(root / "reference"),
+    }
+    today = date.today()
+    portal = PortalEnv(root=root, env=env, old_date=today - timedelta(days=3), new_date=today - timedelta(days=1))
+    for day, north, south in ((portal.old_date, NORTH_OLD, SOUTH_OLD), (portal.new_date, NORTH_NEW, SOUTH_NEW)):
+        manifest = write_target_lists(
+            list_date=day,
+            as_of_date=day - timedelta(days=1),
+            teams={
+                "north": [list_row(c, i, "north") for i, c in enumerate(north, start=1)],
+                "south": [list_row(c, i, "south") for i, c in enumerate(south, start=1)],
+                "east": [],
+            },
+            control_counts={"north": 2, "south": 1, "east": 0},
+            eligible_counts={"north": 20, "south": 9, "east": 0},
+            model_versions={"churn": "test-model"},
+            exports_dir=portal.exports_dir,
+            run_id="test",
+        )
+        for entry in manifest.teams:
+            portal.lists[(entry.team, day)] = entry
+    for username, (team, role, password) in USERS.items():
+        add_user(portal.portal_dir, username, team, role, password)
+    return portal
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(portal: PortalEnv) -> LiveServer:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env.update(portal.env)
+    log_path = portal.root / f"serve-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster_project.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", "127.0.0.1", port, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"`crm-warehouse serve` exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    pytest.fail(f"`crm-warehouse serve` did not answer within 60 s:\n{server.log()}")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=5)
+
+
+@contextmanager
+def sign_in(server: LiveServer, username: str) -> Iterator[httpx.Client]:
+    """An HTTP client signed in through POST /api/login, closed afterwards."""
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as client:
+        response = client.post("/api/login", json={"username": username, "password": USERS[username][2]})
+        assert response.status_code == 200, response.text
+        yield client
+
+
+def raw_get(server: LiveServer, path: str, cookie: str | None) -> tuple[int, bytes]:
+    """GET a path byte-for-byte as given (no client-side normalisation of ../ or %2e)."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        if cookie:
+            conn.putheader("Cookie", cookie)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def cookie_header(client: httpx.Client) -> str:
+    return "; ".join(f"{name}={value}" for name, value in client.cookies.items())

@@ -1,0 +1,105 @@
+"""The effectiveness report, read read-only from the published DuckDB file by a real server."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+from portal_testkit import LiveServer, PortalEnv, sign_in
+
+from dagster_project.portal import audit
+
+CREATE = """
+create table {catalog}.marts.retention_effectiveness (
+    list_date date, team varchar, agent varchar, listed integer, contacted integer, reached integer,
+    self_reported_retained integer, churn_rate_contacted double, churn_rate_control double,
+    uplift double, uplift_ci_low double, uplift_ci_high double
+)
+"""
+ROWS = [
+    (date(2024, 5, 2), "north", "alice", 40, 31, 25, 12, 0.10, 0.18, 0.08, 0.01, 0.15),
+    (date(2024, 5, 2), "north", "nora", 10, 9, 8, 5, 0.125, 0.18, 0.055, -0.02, 0.13),
+    (date(2024, 5, 2), "south", "sam", 20, 15, 11, 6, 0.20, 0.22, 0.02, -0.05, 0.09),
+    (date(2024, 5, 1), "south", "sam", 18, 12, 9, 4, 0.21, 0.20, -0.01, -0.08, 0.06),
+]
+
+
+def report(server: LiveServer, user: str, **params: str) -> tuple[int, dict]:
+    with sign_in(server, user) as client:
+        response = client.get("/api/report", params=params)
+    return response.status_code, response.json()
+
+
+def page(server: LiveServer, user: str, query: str = "") -> tuple[int, str]:
+    with sign_in(server, user) as client:
+        response = client.get("/report" + query)
+    return response.status_code, response.text
+
+
+def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
+    path = portal_env.published_path
+
+    # 1. Nothing published yet: a friendly message, not an error.
+    assert not path.exists()
+    status, body = report(server, "nora")
+    assert status == 200 and body["status"] == "missing" and body["rows"] == []
+    status, html = page(server, "nora")
+    assert status == 200 and "No report yet" in html
+
+    # 2. The database exists but the mart has not been built.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema marts")
+    status, body = report(server, "mia")
+    assert status == 200 and body["status"] == "missing"
+    assert "effectiveness mart has not been built" in body["message"]
+
+    # 3. The mart is there.
+    with duckdb.connect(str(path)) as conn:
+        # The file is marts.duckdb: its catalog "marts" must be named to tell it from the schema.
+        conn.execute(CREATE.format(catalog=path.stem))
+        conn.executemany(
+            f"insert into {path.stem}.marts.retention_effectiveness values (?,?,?,?,?,?,?,?,?,?,?,?)", ROWS
+        )
+
+    status, body = report(server, "nora")  # north lead: own team only
+    assert status == 200 and body["status"] == "ok" and body["team"] == "north"
+    assert [(r["team"], r["agent"]) for r in body["rows"]] == [("north", "alice"), ("north", "nora")]
+    assert body["rows"][0]["uplift"] == 0.08
+    assert body["rows"][0]["list_date"] == "2024-05-02"
+
+    status, html = page(server, "nora")
+    assert status == 200
+    assert "8.0%" in html and "1.0% to 15.0%" in html
+    assert ">sam<" not in html
+
+    status, body = report(server, "nora", team="south")
+    assert status == 403
+    assert any(
+        e.target == "report team=south"
+        for e in audit.entries(portal_env.portal_dir, username="nora", outcome="refused")
+    )
+
+    status, body = report(server, "mia")  # manager: every team, newest first
+    assert [(r["list_date"], r["team"]) for r in body["rows"]] == [
+        ("2024-05-02", "north"),
+        ("2024-05-02", "north"),
+        ("2024-05-02", "south"),
+        ("2024-05-01", "south"),
+    ]
+    status, body = report(server, "mia", team="south")
+    assert {r["team"] for r in body["rows"]} == {"south"} and len(body["rows"]) == 2
+    status, html = page(server, "mia", "?team=south")
+    assert status == 200 and "-1.0%" in html and "alice" not in html
+
+    status, body = report(server, "alice")  # agents have no report
+    assert status == 403
+    assert page(server, "alice")[0] == 403
+
+    # 4. The portal opened the file read-only and closed it: a writer can take it right away.
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(f"delete from {path.stem}.marts.retention_effectiveness where team = 'south'")
+    status, body = report(server, "mia", team="south")
+    assert status == 200 and body["rows"] == []
+    status, html = page(server, "mia", "?team=south")
+    assert "No report rows for this team yet" in html
