@@ -1,0 +1,87 @@
+"""Asset checks on the ODS load of this run: every file reconciles, and no file failed.
+
+The reconciliation recounts what is really in the tables (not what the loader said) for every file
+loaded in the run: rows read = rows loaded + rejected + duplicates; the ODS, `ods.rejected_rows` and
+`ods.duplicate_rows` hold exactly those numbers; and, where a file has one record per line, the
+records read equal the file's data lines counted independently while hashing it.
+"""
+
+
+import dagster as dg
+
+from ...extracts.sql import ident
+from ..resources import Warehouse
+from .assets import INGEST_KINDS
+
+
+def reconciliation_problems(con, kind: str, run_id: str) -> tuple[int, list[str]]:
+    """(files checked, human-readable problems) for the files of `kind` loaded by `run_id`."""
+    rows = con.execute(
+        f"""select l.source_file, l.rows_read, l.rows_loaded, l.rows_rejected, l.rows_duplicate, l.data_lines, l.message,
+                  (select count(*) from ods.{ident(kind)} t where t._load_id = l.load_id),
+                  (select count(*) from ods.rejected_rows r where r.load_id = l.load_id),
+                  (select count(*) from ods.duplicate_rows d where d.load_id = l.load_id)
+           from ods.load_log l
+           where l.kind = ? and l.run_id = ? and l.status = 'loaded'
+           order by l.load_id""",
+        [kind, run_id],
+    ).fetchall()
+    problems = []
+    for file, read, loaded, rejected, dup, lines, note, in_table, in_rejects, in_dups in rows:
+        if read != loaded + rejected + dup:
+            problems.append(f"{file}: read {read} != loaded {loaded} + rejected {rejected} + duplicates {dup}")
+        if in_table != loaded:
+            problems.append(f"{file}: load log says {loaded} rows loaded, ods.{kind} holds {in_table}")
+        if in_rejects != rejected:
+            problems.append(f"{file}: load log says {rejected} rejected, ods.rejected_rows holds {in_rejects}")
+        if in_dups != dup:
+            problems.append(f"{file}: load log says {dup} duplicates, ods.duplicate_rows holds {in_dups}")
+        if lines is not None and read != lines and not note:
+            problems.append(f"{file}: {read} records parsed but the file has {lines} data lines")
+    return len(rows), problems
+
+
+def build_checks(kind: str) -> list[dg.AssetChecksDefinition]:
+    key = dg.AssetKey(["ods", kind])
+
+    @dg.asset_check(
+        asset=key,
+        name="rows_reconcile",
+        blocking=True,
+        description="Every file loaded in this run: read = loaded + rejected + duplicates, and the tables agree.",
+    )
+    def rows_reconcile(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect(read_only=True) as con:
+            checked, problems = reconciliation_problems(con, kind, context.run.run_id)
+        return dg.AssetCheckResult(
+            passed=not problems,
+            metadata={
+                "files_checked": dg.MetadataValue.int(checked),
+                "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+            },
+        )
+
+    @dg.asset_check(
+        asset=key,
+        name="no_failed_files",
+        description="Files that could not be read at all (they stay in the inbox and are retried each run).",
+    )
+    def no_failed_files(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect(read_only=True) as con:
+            failed = con.execute(
+                "select source_file, message from ods.load_log where kind = ? and run_id = ? and status = 'failed'",
+                [kind, context.run.run_id],
+            ).fetchall()
+        return dg.AssetCheckResult(
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "failed_files": dg.MetadataValue.int(len(failed)),
+                "messages": dg.MetadataValue.md("\n".join(f"- {m}" for _, m in failed) or "none"),
+            },
+        )
+
+    return [rows_reconcile, no_failed_files]
+
+
+ingest_checks = [check for kind in INGEST_KINDS for check in build_checks(kind)]

@@ -1,0 +1,53 @@
+-- One row per customer per reference date with any transaction in the lookback window before it:
+-- windowed spend, counts and breadth, all from days <= the reference date (point in time).
+{% set lookback = [var('rfm_window_days'), var('value_window_days'), 365, 180] | max %}
+
+with reference_dates as (
+    select reference_date from {{ ref('int_reference_dates') }}
+),
+
+daily as (
+    select * from {{ ref('int_customer_daily_activity') }}
+),
+
+windowed as (
+    select
+        r.reference_date,
+        d.customer_id,
+        sum(d.consumption_amount) filter (where d.activity_date > r.reference_date - 30) as spend_30d,
+        sum(d.consumption_amount) filter (where d.activity_date > r.reference_date - 90) as spend_90d,
+        sum(d.consumption_amount) filter (where d.activity_date > r.reference_date - 365) as spend_365d,
+        sum(d.consumption_amount) filter (
+            where d.activity_date > r.reference_date - 120 and d.activity_date <= r.reference_date - 30
+        ) as spend_prior_90d_before_30d,
+        sum(d.consumption_amount) filter (
+            where d.activity_date > r.reference_date - 180 and d.activity_date <= r.reference_date - 90
+        ) as spend_prior_90d,
+        sum(d.purchase_count) filter (
+            where d.activity_date > r.reference_date - {{ var('rfm_window_days') }}
+        ) as rfm_frequency,
+        sum(d.consumption_amount) filter (
+            where d.activity_date > r.reference_date - {{ var('rfm_window_days') }}
+        ) as rfm_monetary,
+        max(d.activity_date) filter (
+            where d.purchase_count > 0 and d.activity_date > r.reference_date - {{ var('rfm_window_days') }}
+        ) as rfm_last_purchase_date,
+        sum(d.consumption_amount) filter (
+            where d.activity_date > r.reference_date - {{ var('value_window_days') }}
+        ) as net_revenue,
+        sum(d.consumption_count) filter (where d.activity_date > r.reference_date - 90) as consumption_txn_count_90d,
+        sum(d.non_consumption_count) filter (where d.activity_date > r.reference_date - 90) as non_consumption_txn_count_90d,
+        sum(d.txn_count) filter (where d.activity_date > r.reference_date - 90) as txn_count_90d,
+        sum(d.txn_count) filter (where d.activity_date > r.reference_date - 365) as txn_count_365d,
+        sum(d.digital_count) filter (where d.activity_date > r.reference_date - 90) as digital_count_90d,
+        sum(d.branch_count) filter (where d.activity_date > r.reference_date - 90) as branch_count_90d,
+        bit_count(bit_or(d.product_bits | d.service_bits) filter (where d.activity_date > r.reference_date - 365))
+            as activity_breadth_365d
+    from reference_dates as r
+    inner join daily as d
+        on d.activity_date <= r.reference_date
+        and d.activity_date > r.reference_date - {{ lookback }}
+    group by r.reference_date, d.customer_id
+)
+
+select * from windowed

@@ -1,0 +1,32 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='txn_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+-- A nightly run takes only rows from ODS loads newer than the last one processed; a corrected
+-- re-delivery arrives as a newer load and replaces the earlier version of the same txn_id.
+with transactions as (
+    select * from {{ ref('stg_ods__transactions') }}
+    {% if is_incremental() %}
+    where source_load_id > (select coalesce(max(source_load_id), 0) from {{ this }})
+    {% endif %}
+)
+
+select
+    txn_id,
+    customer_id,
+    txn_at,
+    txn_date,
+    txn_type,
+    channel,
+    amount,
+    is_consumption,
+    consumption_amount,
+    currency,
+    product_category,
+    source_load_id
+from transactions

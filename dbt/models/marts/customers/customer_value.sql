@@ -1,0 +1,21 @@
+with states as (
+    select * from {{ ref('int_as_of_states') }}
+)
+
+select
+    customer_id,
+    reference_date as as_of_date,
+    net_revenue::decimal(18, 2) as net_revenue_12m,
+    (row_number() over (order by net_revenue desc, customer_id))::integer as revenue_rank,
+    round(coalesce(revenue_share_before, 1.0), 6)::double as revenue_share_before,
+    value_tier,
+    tenure_days,
+    activity_breadth_365d::integer as activity_breadth_12m,
+    case when tenure_days >= {{ var('loyalty_min_tenure_days') }}
+              and activity_breadth_365d >= {{ var('loyalty_min_breadth') }} then 'high' else 'low' end as loyalty,
+    case when value_tier in ('vip', 'major') then 'high' else 'low' end as value_level,
+    customer_class,
+    lifecycle_stage,
+    days_since_last_purchase,
+    days_since_last_txn
+from states

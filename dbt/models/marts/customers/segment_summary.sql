@@ -1,0 +1,84 @@
+-- The managers' report: per RFM segment and per value tier, customers, revenue share, average
+-- cohort CLV and the churn rate observed over the last churn_observation_days among the customers
+-- who were in that segment at the start of that window.
+with states as (
+    select * from {{ ref('int_as_of_states') }}
+),
+
+earlier as (   -- segments at the start of the observation window
+    select s.*
+    from {{ ref('int_customer_states_at_dates') }} as s
+    inner join {{ ref('int_reference_dates') }} as r
+        on r.reference_date = s.reference_date and r.is_observation_start
+    where s.status = 'active'
+),
+
+outcome as (   -- churned by the as-of date: account closed, or no purchase since the window start
+    select
+        e.customer_id,
+        n.status = 'closed' or n.last_purchase_date is null or n.last_purchase_date <= e.reference_date as churned
+    from earlier as e
+    inner join states as n on n.customer_id = e.customer_id
+),
+
+cohort_clv as (
+    select signup_year, value_tier, clv_per_customer from {{ ref('customer_ltv_cohort') }}
+),
+
+members as (
+    select
+        s.customer_id,
+        s.rfm_segment,
+        s.value_tier,
+        s.net_revenue,
+        c.clv_per_customer
+    from states as s
+    left join cohort_clv as c on c.signup_year = year(s.signup_date) and c.value_tier = s.value_tier
+),
+
+current_by as (
+    select 'rfm_segment' as dimension, rfm_segment as segment, * from members
+    union all
+    select 'value_tier', value_tier, * from members
+),
+
+observed_by as (
+    select 'rfm_segment' as dimension, e.rfm_segment as segment, o.churned
+    from earlier as e inner join outcome as o using (customer_id)
+    union all
+    select 'value_tier', e.value_tier, o.churned
+    from earlier as e inner join outcome as o using (customer_id)
+),
+
+current_agg as (
+    select
+        dimension,
+        segment,
+        count(*) as customers,
+        sum(greatest(net_revenue, 0)) as net_revenue_12m,
+        avg(clv_per_customer) as avg_cohort_clv
+    from current_by
+    group by all
+),
+
+observed_agg as (
+    select dimension, segment, count(*) as observed_customers, avg(churned::integer) as churn_rate
+    from observed_by
+    group by all
+)
+
+select
+    dimension || ':' || segment as summary_id,
+    dimension,
+    segment,
+    (select max(reference_date) from states) as as_of_date,
+    coalesce(c.customers, 0)::integer as customers,
+    round(coalesce(c.customers, 0) / sum(c.customers) over (partition by dimension), 6)::double as customer_share,
+    coalesce(c.net_revenue_12m, 0)::decimal(18, 2) as net_revenue_12m,
+    round(coalesce(c.net_revenue_12m / nullif(sum(c.net_revenue_12m) over (partition by dimension), 0), 0), 6)::double
+        as revenue_share,
+    round(c.avg_cohort_clv, 2)::decimal(18, 2) as avg_cohort_clv,
+    coalesce(o.observed_customers, 0)::integer as churn_observed_customers,
+    round(o.churn_rate, 6)::double as churn_rate_observed
+from current_agg as c
+full outer join observed_agg as o using (dimension, segment)
