@@ -19,6 +19,7 @@ Per file: rows_read = rows_loaded + rows_rejected + rows_duplicate, checked befo
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shutil
 import time
@@ -86,6 +87,23 @@ def discover(inbox: Path, mapping: SourceMapping) -> list[Path]:
     return sorted(paths, key=lambda p: (extract_date_from_name(p.name, mapping.extract_date) or date.min, p.name))
 
 
+def _has_no_rows(path: Path) -> bool:
+    """True for a small file holding at most its header line (a day with nothing to deliver).
+
+    Such files are identical from day to day, so their content hash does not identify a delivery;
+    they are logged as loaded with 0 rows instead of as duplicates of each other.
+    """
+    if path.stat().st_size > 64 * 1024:
+        return False
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError):
+            return False
+    return sum(1 for line in data.splitlines() if line.strip()) <= 1
+
+
 def identify(con: duckdb.DuckDBPyConnection, mapping: SourceMapping, inbox: Path, paths: list[Path]) -> list[InboxFile]:
     """Content hashes of `paths`, from the (path, size, mtime) cache where possible."""
     kind = mapping.kind
@@ -144,6 +162,8 @@ def ingest(
     for f in files:
         if (f.rel, f.sha256) in settled:
             result.skipped += 1
+        elif _has_no_rows(f.path):
+            pending.append(f)
         elif f.sha256 in loaded:
             _log_duplicate_file(con, run_id, f, loaded[f.sha256], result)
         elif f.sha256 in first_of_hash:
