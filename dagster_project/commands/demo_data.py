@@ -10,6 +10,7 @@ import click
 from dagster_project import settings
 from dagster_project.demo import DEFAULT_END_DATE, GeneratorConfig, generate
 from dagster_project.demo.config import ENCODINGS
+from dagster_project.demo.generator import existing_extracts, is_up_to_date
 
 
 def _parse_date(ctx: click.Context, param: click.Parameter, value: str) -> date:
@@ -53,7 +54,7 @@ def default_truth_dir(out: Path) -> Path:
     "out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Extract folder (default: the inbox from settings). Earlier extract files there are replaced.",
+    help="Extract folder (default: the inbox from settings).",
 )
 @click.option(
     "--dirty-rate",
@@ -78,6 +79,11 @@ def default_truth_dir(out: Path) -> Path:
     "else <out>/../ground_truth).",
 )
 @click.option("--gzip", "compress", is_flag=True, help="Write .csv.gz files.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Delete extract files of another run in --out first (without it, such files stop the command).",
+)
 def demo_data(
     customers: int,
     days: int,
@@ -88,6 +94,7 @@ def demo_data(
     end_date: date,
     truth_dir: Path | None,
     compress: bool,
+    replace: bool,
 ) -> None:
     """Generate realistic demo extracts (customers, transactions, calls, complaints) and ground truth."""
     out_dir = out if out is not None else settings.inbox_dir()
@@ -103,7 +110,17 @@ def demo_data(
             dirty_rate=dirty_rate,
             encoding=encoding,
             gzip=compress,
+            replace_existing=replace,
         )
+        if is_up_to_date(config):
+            click.echo(f"{out_dir} already holds these demo extracts (same arguments); nothing to do.")
+            return
+        present = existing_extracts(out_dir)
+        if present and not replace:
+            raise click.UsageError(
+                f"{out_dir} already holds {len(present):,} extract files from another run or source; "
+                "pass --replace to delete them and generate anew, or choose another --out"
+            )
         summary = generate(config)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -126,7 +126,8 @@ def print_summary(outcome, elapsed: float) -> None:
 
 @click.command("run")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Reference date for every time-relative metric (default: the latest extract date).")
+              help="Run the night of this date: load extracts dated up to it and compute every "
+                   "time-relative metric as of it (default: all new extracts, as of the latest extract date).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental marts from scratch.")
 def run(as_of: datetime | None, full_refresh: bool) -> None:
     """Run the nightly job once, in this process: extracts -> ODS -> marts -> scores -> target lists."""

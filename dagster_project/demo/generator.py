@@ -38,19 +38,53 @@ _DIRTY_STREAM = 0xD17
 _MAX_QUEUED_DAYS = 3
 
 
-def remove_stale_extracts(out_dir: Path) -> int:
-    """Delete `<kind>_YYYYMMDD.csv[.gz]` files of an earlier run; other files are left alone."""
-    removed = 0
+def existing_extracts(out_dir: Path) -> list[Path]:
+    """`<kind>_YYYYMMDD.csv[.gz]` files (and leftovers of a crash) in the kind folders of `out_dir`."""
+    found: list[Path] = []
     for kind in KINDS:
         folder = out_dir / kind
         if not folder.is_dir():
             continue
-        pattern = re.compile(rf"^\.?{kind}_\d{{8}}\.csv(\.gz)?(\.tmp)?$")  # and leftovers of a crash
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and pattern.match(path.name):
-                path.unlink()
-                removed += 1
-    return removed
+        pattern = re.compile(rf"^\.?{kind}_\d{{8}}\.csv(\.gz)?(\.tmp)?$")
+        found += [p for p in sorted(folder.iterdir()) if p.is_file() and pattern.match(p.name)]
+    return found
+
+
+def remove_stale_extracts(out_dir: Path) -> int:
+    """Delete the extract files of an earlier run; other files are left alone."""
+    stale = existing_extracts(out_dir)
+    for path in stale:
+        path.unlink()
+    return len(stale)
+
+
+def generation_arguments(config: GeneratorConfig) -> dict:
+    """The arguments that determine the output; recorded in generation.json."""
+    return {
+        "customers": config.customers,
+        "days": config.days,
+        "seed": config.seed,
+        "end_date": config.end_date.isoformat(),
+        "dirty_rate": config.dirty_rate,
+        "encoding": config.encoding,
+        "gzip": config.gzip,
+    }
+
+
+def is_up_to_date(config: GeneratorConfig) -> bool:
+    """True when `out_dir` already holds exactly the files this configuration would write."""
+    record_path = Path(config.truth_dir) / "generation.json"
+    if not record_path.exists():
+        return False
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        record.get("arguments") == generation_arguments(config)
+        and Path(record.get("out_dir", "")).resolve() == Path(config.out_dir).resolve()
+        and len(existing_extracts(Path(config.out_dir))) == record.get("files")
+    )
 
 
 class _DayWriter:
@@ -183,15 +217,7 @@ def generate(config: GeneratorConfig) -> GenerationSummary:
     record = summary.to_dict()
     record.pop("elapsed_seconds")
     record.pop("removed_stale_files")
-    record["arguments"] = {
-        "customers": config.customers,
-        "days": config.days,
-        "seed": config.seed,
-        "end_date": config.end_date.isoformat(),
-        "dirty_rate": config.dirty_rate,
-        "encoding": config.encoding,
-        "gzip": config.gzip,
-    }
+    record["arguments"] = generation_arguments(config)
     (truth_dir / "generation.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     summary.elapsed_seconds = round(time.perf_counter() - started, 2)
     log.info("demo data written in %.1f s: %s", summary.elapsed_seconds, summary.rows)

@@ -77,13 +77,20 @@ class IngestResult:
         return sum(getattr(f, attr) for f in self.files if f.status == "loaded")
 
 
-def discover(inbox: Path, mapping: SourceMapping) -> list[Path]:
-    """Files of this kind in the inbox, oldest extract date first."""
-    paths = [
-        p
-        for p in inbox.glob(mapping.files)
-        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(IGNORED_SUFFIXES)
-    ]
+def discover(inbox: Path, mapping: SourceMapping, through: date | None = None) -> list[Path]:
+    """Files of this kind in the inbox, oldest extract date first.
+
+    With `through`, files whose name carries a later extract date are left for a later run (files
+    without a date in their name are always taken).
+    """
+    paths = []
+    for p in inbox.glob(mapping.files):
+        if not p.is_file() or p.name.startswith(".") or p.name.endswith(IGNORED_SUFFIXES):
+            continue
+        extract_date = extract_date_from_name(p.name, mapping.extract_date)
+        if through is not None and extract_date is not None and extract_date > through:
+            continue
+        paths.append(p)
     return sorted(paths, key=lambda p: (extract_date_from_name(p.name, mapping.extract_date) or date.min, p.name))
 
 
@@ -138,12 +145,16 @@ def ingest(
     inbox: Path,
     scratch: Path,
     run_id: str | None = None,
+    through: date | None = None,
 ) -> IngestResult:
-    """Load every new file of one kind. `con` must be read-write with the ODS created (`ods.ensure_ods`)."""
+    """Load every new file of one kind (up to extract date `through`, if given).
+
+    `con` must be read-write with the ODS created (`ods.ensure_ods`).
+    """
     t0 = time.perf_counter()
     kind = mapping.kind
     result = IngestResult(kind)
-    files = identify(con, mapping, inbox, discover(inbox, mapping))
+    files = identify(con, mapping, inbox, discover(inbox, mapping, through))
     loaded = dict(
         con.execute(
             "select sha256, min(load_id) from ods.load_log where kind = ? and status = 'loaded' group by sha256", [kind]

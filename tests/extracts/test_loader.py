@@ -167,3 +167,25 @@ def test_header_only_files_are_deliveries_not_duplicates(crm_env):
     result = load(crm_env.warehouse, crm_env.inbox, "complaints")
     assert [(f.status, f.rows_read) for f in result.files] == [("loaded", 0), ("loaded", 0)]
     assert load(crm_env.warehouse, crm_env.inbox, "complaints").files == []
+
+
+def test_through_date_leaves_later_extracts_for_a_later_run(crm_env):
+    from datetime import date
+
+    from dagster_project.extracts import ods
+    from dagster_project.extracts.loader import ingest
+    from dagster_project.extracts.mapping import default_mapping
+
+    for day in ("20261119", "20261120", "20261121"):
+        write(crm_env.inbox, f"transactions/transactions_{day}.csv",
+              extract("transactions", f"T{day},C1,2026-11-19 10:00:00,purchase,online,1.00,CNY,groceries"))
+    con = ods.connect(crm_env.warehouse)
+    try:
+        ods.ensure_ods(con)
+        first = ingest(con, default_mapping("transactions"), crm_env.inbox, crm_env.root / "s", through=date(2026, 11, 20))
+        second = ingest(con, default_mapping("transactions"), crm_env.inbox, crm_env.root / "s")
+    finally:
+        con.close()
+    assert [f.source_file for f in first.files] == [
+        "transactions/transactions_20261119.csv", "transactions/transactions_20261120.csv"]
+    assert [f.source_file for f in second.files] == ["transactions/transactions_20261121.csv"]

@@ -2,6 +2,7 @@
 
 
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -47,6 +48,11 @@ def ingest_metadata(result: IngestResult) -> dict[str, dg.MetadataValue]:
     return meta
 
 
+class IngestConfig(dg.Config):
+    through_date: str | None = None
+    """Load only files with an extract date up to this day (YYYY-MM-DD); default: every new file."""
+
+
 def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
     spec = SPECS[kind]
     deps = [dg.AssetKey(["ods", "customers"])] if spec.customer_column else []
@@ -59,12 +65,15 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
         kinds={"duckdb", "python"},
         description=f"Loads new {kind} extract files from the inbox into ods.{kind}. {spec.description}",
     )
-    def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse, config: IngestConfig) -> dg.MaterializeResult:
         mapping = load_mapping(kind, settings.sources_dir())
+        through = date.fromisoformat(config.through_date) if config.through_date else None
         warehouse.resolved_path().parent.mkdir(parents=True, exist_ok=True)
         scratch = tempfile.mkdtemp(prefix=f"ingest-{kind}-", dir=warehouse.resolved_path().parent)
         with warehouse.connect() as con:
-            result = ingest(con, mapping, settings.inbox_dir(), scratch=Path(scratch), run_id=context.run.run_id)
+            result = ingest(
+                con, mapping, settings.inbox_dir(), scratch=Path(scratch), run_id=context.run.run_id, through=through
+            )
             resolved = refresh_orphans(con, [spec]).get(kind, 0)
         for f in result.files:
             if f.status == "failed":

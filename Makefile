@@ -1,0 +1,64 @@
+# crm-warehouse: every target installs what it needs, so a fresh machine needs only `make demo`
+# and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+CRM := $(UV) run --frozen crm-warehouse
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+# The demo's two nights: the last month-end before the data ends, then the last day.
+DEMO_FIRST_NIGHT ?= 2026-10-31
+
+.PHONY: help install browsers demo test lint dagster bench clean
+
+help:
+	@echo "make demo      install, generate demo extracts, run two nightly runs, show where to look"
+	@echo "make test      install (incl. Debian chromium) and run the test suite"
+	@echo "make dagster   the Dagster UI and daemon (schedule, sensor) on http://127.0.0.1:3000"
+	@echo "make bench     benchmark the pipeline (see docs/benchmarks.md)"
+	@echo "make lint      ruff"
+
+# Python 3.11 + uv, then the locked dependencies, then the dbt manifest Dagster reads.
+install:
+	@command -v python3 >/dev/null || { echo "python3 (3.11) is required"; exit 1; }
+	@if ! command -v uv >/dev/null && [ ! -x "$(HOME)/.local/bin/uv" ]; then \
+		echo "Installing uv"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; fi
+	$(UV) sync --frozen
+	$(UV) run --frozen python -c "from dagster_project.defs.dbt.project import ensure_manifest; ensure_manifest()"
+
+# Debian's chromium for the portal's browser tests (playwright cannot download browsers here).
+browsers:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Debian chromium"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+
+demo: install
+	$(CRM) demo-data
+	@echo "== Night 1: as of $(DEMO_FIRST_NIGHT) =="
+	$(CRM) run --as-of $(DEMO_FIRST_NIGHT)
+	@echo "== Night 2: the latest extracts =="
+	$(CRM) run
+	@echo ""
+	@echo "Where to look:"
+	@echo "  marts for analysts:  $(UV) run crm-warehouse sql --query \"select * from segment_summary\""
+	@echo "  target lists:        data/exports/target_lists/   (portal: make portal-demo, see docs/portal.md)"
+	@echo "  models and cards:    models/churn/, models/clv/"
+	@echo "  run history (UI):    make dagster, then http://127.0.0.1:3000"
+
+test: install browsers
+	$(UV) run --frozen pytest
+
+lint: install
+	$(UV) run --frozen ruff check dagster_project ml tests
+
+dagster: install
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(UV) run --frozen dagster dev -m dagster_project.definitions --host 127.0.0.1 --port 3000
+
+bench: install
+	$(CRM) bench --customers 100000 --days 365
+
+clean:
+	rm -rf data/warehouse/*.duckdb* data/exports/target_lists data/dagster_home data/logs dbt/target dbt/logs
