@@ -42,10 +42,9 @@ demo: install
 	$(CRM) run
 	@echo ""
 	@echo "Where to look:"
-	@echo "  marts for analysts:  $(UV) run crm-warehouse sql --query \"select * from segment_summary\""
-	@echo "  target lists:        data/exports/target_lists/   (portal: make portal-demo, see docs/portal.md)"
-	@echo "  models and cards:    models/churn/, models/clv/"
-	@echo "  run history (UI):    make dagster, then http://127.0.0.1:3000"
+	@echo "  warehouse (ODS + marts): data/warehouse/crm.duckdb   e.g. select * from marts.segment_summary"
+	@echo "  rejected rows:           ods.rejected_rows, ods.load_log in the same file"
+	@echo "  run history (UI):        make dagster, then http://127.0.0.1:3000"
 
 test: install browsers
 	$(UV) run --frozen pytest
