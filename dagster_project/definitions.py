@@ -1,15 +1,14 @@
 """The Dagster code location: `dagster dev -m dagster_project.definitions` (see docs/operations.md)."""
 
-from __future__ import annotations
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from .defs.dbt.assets import dbt_models
+from .defs.dbt.assets import dbt_layers
 from .defs.dbt.project import DBT_DIR, dbt_executable, dbt_project
 from .defs.ingest.assets import ingest_assets
 from .defs.ingest.checks import ingest_checks
-from .defs.resources import Warehouse
+from .defs.ml.clv import clv_assets, clv_checks
+from .defs.resources import RunSettings, Warehouse
 
 nightly_job = dg.define_asset_job(
     name="nightly",
@@ -19,11 +18,12 @@ nightly_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, dbt_models],
-    asset_checks=ingest_checks,
+    assets=[*ingest_assets, *dbt_layers, *clv_assets],
+    asset_checks=[*ingest_checks, *clv_checks],
     jobs=[nightly_job],
     resources={
         "warehouse": Warehouse(),
+        "run_settings": RunSettings(),
         "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_DIR), dbt_executable=dbt_executable()),
     },
 )

@@ -90,7 +90,6 @@ def run_nightly(
     ensure_manifest()
     import dagster as dg
 
-    from .defs.ingest.assets import INGEST_KINDS
     from .definitions import defs
 
     steps: dict[str, StepTiming] = {}
@@ -144,18 +143,13 @@ def run_nightly(
     run_config: dict = {
         # the progress logger reports; Dagster's own console logger only speaks up for warnings
         "loggers": {"progress": {}, "console": {"config": {"log_level": "WARNING"}}},
-        "ops": {
-            "dbt_models": {
+        "resources": {
+            "run_settings": {
                 "config": {
                     "as_of_date": as_of_date.isoformat() if as_of_date else None,
                     "full_refresh": full_refresh,
                 }
-            },
-            # the night of the as-of date: extracts dated later wait for a later run
-            **{
-                f"ods__{kind}": {"config": {"through_date": as_of_date.isoformat() if as_of_date else None}}
-                for kind in INGEST_KINDS
-            },
+            }
         },
     }
     job = defs.resolve_job_def("nightly")

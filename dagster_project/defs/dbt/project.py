@@ -63,7 +63,9 @@ def dbt_build_args(
     variables: dict[str, object] = dict(extra_vars or {})
     if as_of_date is not None:
         variables["as_of_date"] = as_of_date.isoformat()
-    args = ["build"]
+    # cautious: a test runs only when all the models it reads are in the selection, so a layer
+    # never tests a model another layer has not rebuilt yet (tests stay within one layer)
+    args = ["build", "--indirect-selection", "cautious"]
     if variables:
         args += ["--vars", json.dumps(variables, sort_keys=True)]
     if full_refresh:

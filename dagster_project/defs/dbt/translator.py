@@ -1,5 +1,6 @@
-"""How dbt nodes become Dagster assets: keys `[schema, name]`, so `ods.transactions` (a dbt source
-and the ingestion asset) and `marts.dim_customers` read the same in dbt, DuckDB and Dagster."""
+"""How dbt nodes become Dagster assets: keys `[schema, name]` for models and sources alike, so
+`ods.transactions` (a dbt source, written by an ingestion asset), `marts.customer_clv` (a dbt source,
+written by a Python asset) and `marts.dim_customers` read the same in dbt, DuckDB and Dagster."""
 
 from __future__ import annotations
 
@@ -15,11 +16,7 @@ class CrmDbtTranslator(DagsterDbtTranslator):
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        if dbt_resource_props["resource_type"] == "source":
-            return dbt_resource_props["source_name"]
         return dbt_resource_props["schema"]

@@ -2,7 +2,6 @@
 
 
 import tempfile
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -11,7 +10,7 @@ from ... import settings
 from ...extracts.loader import IngestResult, ingest, refresh_orphans
 from ...extracts.mapping import load_mapping
 from ...extracts.spec import SPECS
-from ..resources import WAREHOUSE_POOL, Warehouse
+from ..resources import WAREHOUSE_POOL, RunSettings, Warehouse
 
 INGEST_KINDS = ("customers", "transactions", "calls", "complaints", "outcomes")
 
@@ -48,11 +47,6 @@ def ingest_metadata(result: IngestResult) -> dict[str, dg.MetadataValue]:
     return meta
 
 
-class IngestConfig(dg.Config):
-    through_date: str | None = None
-    """Load only files with an extract date up to this day (YYYY-MM-DD); default: every new file."""
-
-
 def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
     spec = SPECS[kind]
     deps = [dg.AssetKey(["ods", "customers"])] if spec.customer_column else []
@@ -65,9 +59,11 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
         kinds={"duckdb", "python"},
         description=f"Loads new {kind} extract files from the inbox into ods.{kind}. {spec.description}",
     )
-    def _ingest(context: dg.AssetExecutionContext, warehouse: Warehouse, config: IngestConfig) -> dg.MaterializeResult:
+    def _ingest(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, run_settings: RunSettings
+    ) -> dg.MaterializeResult:
         mapping = load_mapping(kind, settings.sources_dir())
-        through = date.fromisoformat(config.through_date) if config.through_date else None
+        through = run_settings.through_date()
         warehouse.resolved_path().parent.mkdir(parents=True, exist_ok=True)
         scratch = tempfile.mkdtemp(prefix=f"ingest-{kind}-", dir=warehouse.resolved_path().parent)
         with warehouse.connect() as con:

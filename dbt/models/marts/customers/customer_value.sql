@@ -1,12 +1,16 @@
 with states as (
     select * from {{ ref('int_as_of_states') }}
+),
+
+clv as (
+    select * from {{ source('ml', 'customer_clv') }}
 )
 
 select
-    customer_id,
-    reference_date as as_of_date,
+    s.customer_id,
+    s.reference_date as as_of_date,
     net_revenue::decimal(18, 2) as net_revenue_12m,
-    (row_number() over (order by net_revenue desc, customer_id))::integer as revenue_rank,
+    (row_number() over (order by s.net_revenue desc, s.customer_id))::integer as revenue_rank,
     round(coalesce(revenue_share_before, 1.0), 6)::double as revenue_share_before,
     value_tier,
     tenure_days,
@@ -17,5 +21,9 @@ select
     customer_class,
     lifecycle_stage,
     days_since_last_purchase,
-    days_since_last_txn
-from states
+    days_since_last_txn,
+    round(c.clv_365d, 2)::decimal(18, 2) as clv_365d,
+    round(c.expected_purchases_365d, 4)::double as expected_purchases_365d,
+    round(c.p_alive, 4)::double as p_alive
+from states as s
+left join clv as c on c.customer_id = s.customer_id

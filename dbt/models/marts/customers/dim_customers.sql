@@ -24,6 +24,10 @@ calls as (
     group by c.customer_id
 ),
 
+clv as (
+    select customer_id, clv_365d, p_alive from {{ source('ml', 'customer_clv') }}
+),
+
 complaints as (
     select
         customer_id,
@@ -58,8 +62,11 @@ select
     s.value_tier,
     s.customer_class,
     s.lifecycle_stage,
+    round(v.clv_365d, 2)::decimal(18, 2) as clv_365d,
+    round(v.p_alive, 4)::double as p_alive,
     s.reference_date as as_of_date
 from states as s
 left join profiles as p on p.customer_id = s.customer_id
 left join calls as cl on cl.customer_id = s.customer_id
 left join complaints as cp on cp.customer_id = s.customer_id
+left join clv as v on v.customer_id = s.customer_id

@@ -31,9 +31,11 @@ members as (
         s.rfm_segment,
         s.value_tier,
         s.net_revenue,
-        c.clv_per_customer
+        c.clv_per_customer,
+        coalesce(p.clv_365d, 0) as predicted_clv
     from states as s
     left join cohort_clv as c on c.signup_year = year(s.signup_date) and c.value_tier = s.value_tier
+    left join {{ source('ml', 'customer_clv') }} as p on p.customer_id = s.customer_id
 ),
 
 current_by as (
@@ -56,7 +58,8 @@ current_agg as (
         segment,
         count(*) as customers,
         sum(greatest(net_revenue, 0)) as net_revenue_12m,
-        avg(clv_per_customer) as avg_cohort_clv
+        avg(clv_per_customer) as avg_cohort_clv,
+        avg(predicted_clv) as avg_predicted_clv_365d
     from current_by
     group by all
 ),
@@ -78,6 +81,7 @@ select
     round(coalesce(c.net_revenue_12m / nullif(sum(c.net_revenue_12m) over (partition by dimension), 0), 0), 6)::double
         as revenue_share,
     round(c.avg_cohort_clv, 2)::decimal(18, 2) as avg_cohort_clv,
+    round(c.avg_predicted_clv_365d, 2)::decimal(18, 2) as avg_predicted_clv_365d,
     coalesce(o.observed_customers, 0)::integer as churn_observed_customers,
     round(o.churn_rate, 6)::double as churn_rate_observed
 from current_agg as c
