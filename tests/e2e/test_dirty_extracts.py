@@ -12,7 +12,7 @@ import duckdb
 from dagster_project import settings
 from dagster_project.defs.ingest.assets import ingest_assets
 from dagster_project.defs.ingest.checks import ingest_checks
-from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.resources import RunSettings, Warehouse
 from dagster_project.demo import GeneratorConfig, generate
 
 
@@ -26,7 +26,7 @@ def test_every_injected_defect_is_rejected_duplicated_or_flagged(crm_env):
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [*ingest_assets, *ingest_checks],
-            resources={"warehouse": Warehouse()},
+            resources={"warehouse": Warehouse(), "run_settings": RunSettings()},
             instance=instance,
             raise_on_error=False,
         )
