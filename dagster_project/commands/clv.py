@@ -33,13 +33,20 @@ def clv() -> None:
 @click.option(
     "--transactions",
     "path",
-    required=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV/TSV/whitespace-separated text file, or Parquet (.parquet/.pq).",
 )
-@click.option("--customer-col", required=True, help="Column identifying the customer.")
-@click.option("--date-col", required=True, help="Column with the transaction date or timestamp.")
-@click.option("--amount-col", required=True, help="Column with the signed amount (refunds negative).")
+@click.option(
+    "--warehouse",
+    "from_warehouse",
+    is_flag=True,
+    help="Use the warehouse's own consumption transactions (marts.fct_transactions, read-only) "
+    "instead of --transactions; the column options are then not needed.",
+)
+@click.option("--customer-col", default=None, help="Column identifying the customer.")
+@click.option("--date-col", default=None, help="Column with the transaction date or timestamp.")
+@click.option("--amount-col", default=None, help="Column with the signed amount (refunds negative).")
 @click.option("--calibration-end", required=True, help="Last day of the calibration period (YYYY-MM-DD, inclusive).")
 @click.option("--holdout-end", required=True, help="Last day of the holdout period (YYYY-MM-DD, inclusive).")
 @click.option(
@@ -70,10 +77,11 @@ def clv() -> None:
     help="Write a PNG of cumulative forecast vs actual repeat purchases by week.",
 )
 def backtest(
-    path: Path,
-    customer_col: str,
-    date_col: str,
-    amount_col: str,
+    path: Path | None,
+    from_warehouse: bool,
+    customer_col: str | None,
+    date_col: str | None,
+    amount_col: str | None,
     calibration_end: str,
     holdout_end: str,
     date_format: str | None,
@@ -93,7 +101,17 @@ def backtest(
     from ml.clv import backtest as run_backtest
     from ml.clv import plot_cumulative
 
-    frame = read_transactions(path, sep=sep, names=names, text_columns=(customer_col, date_col))
+    if from_warehouse == (path is not None):
+        raise click.UsageError("give either --transactions FILE (with the column options) or --warehouse")
+    if from_warehouse:
+        path, frame = warehouse_transactions()
+        customer_col, date_col, amount_col = "customer_id", "txn_date", "consumption_amount"
+    else:
+        missing = [n for n, v in (("--customer-col", customer_col), ("--date-col", date_col),
+                                  ("--amount-col", amount_col)) if not v]
+        if missing:
+            raise click.UsageError(f"--transactions needs {', '.join(missing)}")
+        frame = read_transactions(path, sep=sep, names=names, text_columns=(customer_col, date_col))
     try:
         result = run_backtest(
             frame,
@@ -121,6 +139,36 @@ def backtest(
         click.echo(json.dumps(payload, indent=2))
     else:
         click.echo(format_report(result, path, chart))
+
+
+def warehouse_transactions() -> tuple[Path, pd.DataFrame]:
+    """Consumption transactions (purchases positive, refunds negative) from the analysts' published
+    marts if they exist, else from the build warehouse; opened read-only either way."""
+    import duckdb
+
+    from dagster_project import settings
+
+    for path in (settings.published_path(), settings.warehouse_path()):
+        if not path.exists():
+            continue
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            tables = {r[0] for r in con.execute(
+                "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+            table = next((t for t in ("marts.fct_transactions", "main.fct_transactions") if t in tables), None)
+            if table is None:
+                continue
+            frame = con.execute(
+                f"select customer_id, txn_date, consumption_amount::double as consumption_amount "
+                f"from {table} where is_consumption"
+            ).fetch_df()
+            return path, frame
+        finally:
+            con.close()
+    raise click.ClickException(
+        f"no fct_transactions found in {settings.published_path()} or {settings.warehouse_path()}: "
+        "run the nightly job first (crm-warehouse run)"
+    )
 
 
 def read_transactions(
