@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 -- The dates customer states are computed for: the as-of date, the start of the churn observation
 -- window (as-of minus churn_observation_days) and the last history_months month-ends before the
 -- as-of month (for history and model training). One row per date.

@@ -1,9 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='reference_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ drop_stale_reference_dates() }}",
+    )
+}}
+
 -- One row per customer per reference date with any transaction in the lookback window before it:
 -- windowed spend, counts and breadth, all from days <= the reference date (point in time).
 {% set lookback = [var('rfm_window_days'), var('value_window_days'), 365, 180] | max %}
 
 with reference_dates as (
-    select reference_date from {{ ref('int_reference_dates') }}
+    {{ reference_dates_to_compute() }}
 ),
 
 daily as (

@@ -1,12 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='reference_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ drop_stale_reference_dates() }}",
+    )
+}}
+
 -- One row per customer per reference date: behaviour, RFM scores and segment, value tier,
 -- loyalty x value class and lifecycle stage, all computed from data up to that date. The marts
 -- show the as-of date; segment_summary and the churn features use the earlier dates.
-with customers as (
-    select * from {{ ref('int_customers_at_dates') }}
+with computed_dates as (
+    {{ reference_dates_to_compute() }}
+),
+
+customers as (
+    select c.* from {{ ref('int_customers_at_dates') }} as c
+    semi join computed_dates as d on d.reference_date = c.reference_date
 ),
 
 activity as (
-    select * from {{ ref('int_customer_activity_at_dates') }}
+    select a.* from {{ ref('int_customer_activity_at_dates') }} as a
+    semi join computed_dates as d on d.reference_date = a.reference_date
 ),
 
 daily as (
