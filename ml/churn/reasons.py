@@ -113,6 +113,8 @@ def _share(what: str) -> Template:
 
     def render(value: object, above: bool) -> str:
         pct = round(float(value) * 100)
+        if pct == 0:
+            return f"no {what}"
         return f"{'' if above else 'only '}{pct}% of {what}"
 
     return render
@@ -188,6 +190,44 @@ MISSING_TEXTS: dict[str, str] = {
     "longest_open_complaint_days": "no open complaint",
     "days_since_last_consumption": "no purchase on record",
     "days_since_last_txn": "no transaction on record",
+    "digital_share_90d": "no transactions in 90 days",
+    "branch_share_90d": "no transactions in 90 days",
+    "spend_trend_30d_vs_prior_90d": "no spend in the 90 days before the last month to compare with",
+    "spend_trend_90d_vs_prior_90d": "no spend in the 90 days before the last quarter to compare with",
+    "recency_score": "no purchase in the last year",
+    "frequency_score": "no purchase in the last year",
+    "monetary_score": "no purchase in the last year",
+}
+
+# The direction in which a feature plainly means risk to a caller ("high": more is worse, "low":
+# less is worse). A reason pointing the other way ("100% of complaints resolved within SLA") is
+# never shown, even where the model found such a pattern; features not listed can go either way.
+RISK_DIRECTION: dict[str, str] = {
+    "days_since_last_consumption": "high",
+    "days_since_last_txn": "high",
+    "consumption_txn_count_90d": "low",
+    "non_consumption_txn_count_90d": "low",
+    "spend_30d": "low",
+    "spend_90d": "low",
+    "spend_365d": "low",
+    "spend_trend_30d_vs_prior_90d": "low",
+    "spend_trend_90d_vs_prior_90d": "low",
+    "recency_score": "low",
+    "frequency_score": "low",
+    "monetary_score": "low",
+    "complaints_90d": "high",
+    "complaints_365d": "high",
+    "open_complaints": "high",
+    "open_complaints_beyond_sla": "high",
+    "longest_open_complaint_days": "high",
+    "share_resolved_within_sla": "low",
+    "last_satisfaction": "low",
+    "calls_30d": "high",
+    "calls_90d": "high",
+    "cancel_intent_calls_90d": "high",
+    "transfers_90d": "high",
+    "abandoned_calls_90d": "high",
+    "repeat_contacts_30d": "high",
 }
 
 
@@ -222,6 +262,13 @@ def top_reasons(
     """
     rows, n_features = contributions.shape
     eligible = np.where(contributions >= min_contribution, contributions, -np.inf)
+    for position, feature in enumerate(spec.features):
+        direction = RISK_DIRECTION.get(feature)
+        if direction is None or feature not in X:
+            continue
+        raw = pd.to_numeric(X[feature], errors="coerce").to_numpy(dtype=float)
+        wrong_way = ~above[:, position] if direction == "high" else above[:, position]
+        eligible[wrong_way & ~np.isnan(raw), position] = -np.inf  # missing values keep their own text
     k = min(n, n_features)
     top = np.argsort(-eligible, axis=1, kind="stable")[:, :k]
     present = np.isfinite(np.take_along_axis(eligible, top, axis=1))

@@ -92,6 +92,9 @@ class TrainingResult:
     label: LabelDefinition | None = None
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # temporal runs: one row per validation row with its keys, label and each candidate's
+    # probability (written as validation_predictions.csv.gz, read by `churn oracle`)
+    validation_rows: pd.DataFrame | None = None
 
     @property
     def champion(self) -> str:
@@ -241,6 +244,14 @@ def train_from_snapshots(
     model.champion_reason = report["champion_reason"]
     keys = [ID_COLUMN, SNAPSHOT_COLUMN, label.column]
     fingerprint = frame_fingerprint(pd.concat([train[keys], X_train], axis=1))
+    validation_rows = pd.DataFrame(
+        {
+            ID_COLUMN: valid[ID_COLUMN].to_numpy(),
+            SNAPSHOT_COLUMN: pd.to_datetime(valid[SNAPSHOT_COLUMN]).dt.strftime("%Y-%m-%d").to_numpy(),
+            label.column: y_valid,
+            **{name: predictions[name][1] for name in CANDIDATES},
+        }
+    )
     return TrainingResult(
         report=report,
         factors=factors,
@@ -250,6 +261,7 @@ def train_from_snapshots(
         label=label,
         fingerprint=fingerprint,
         extra={"training_window": split.to_dict()},
+        validation_rows=validation_rows,
     )
 
 
@@ -387,11 +399,16 @@ REPORT_FILES = {
     "calibration": "calibration.csv",
     "factors": "factors.csv",
     "coefficients": "coefficients.csv",
+    "validation_predictions": "validation_predictions.csv.gz",
 }
 
 
 def write_report(result: TrainingResult, out_dir: Path) -> dict[str, str]:
-    """Write metrics JSON, gains PNG, calibration/factors (and scorecard coefficients) CSVs."""
+    """Write metrics JSON, gains PNG, calibration/factors (and scorecard coefficients) CSVs.
+
+    Temporal runs also write the validation rows' predictions (customer, snapshot, label and
+    each candidate's probability) as validation_predictions.csv.gz.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     path = out_dir / REPORT_FILES["metrics"]
@@ -416,4 +433,9 @@ def write_report(result: TrainingResult, out_dir: Path) -> dict[str, str]:
             out_dir / REPORT_FILES["coefficients"], index=False
         )
         written["coefficients"] = REPORT_FILES["coefficients"]
+    if result.validation_rows is not None:
+        result.validation_rows.to_csv(
+            out_dir / REPORT_FILES["validation_predictions"], index=False
+        )
+        written["validation_predictions"] = REPORT_FILES["validation_predictions"]
     return written

@@ -9,7 +9,7 @@ import pytest
 
 from ml.churn.features import FeatureSpec, prepare_frame
 from ml.churn.models import ChurnModel, fit_candidates
-from ml.churn.reasons import render_reason
+from ml.churn.reasons import RISK_DIRECTION, render_reason
 from ml.churn.scoring import RiskBands, score, score_batches
 from ml.churn.synthetic import synthetic_churn_features
 from ml.churn.training import train_from_snapshots
@@ -140,10 +140,16 @@ def test_reasons_follow_the_scorecard_contributions(
     X = prepare_frame(current, model.spec)
     contributions, above = model.contributions(X, for_reasons=True)
     for row in range(len(current)):
-        order = np.argsort(-contributions[row], kind="stable")
+        allowed = contributions[row].copy()
+        for position, feature in enumerate(model.spec.features):  # reasons never point away from risk
+            direction = RISK_DIRECTION.get(feature)
+            value = pd.to_numeric(pd.Series([X[feature].iloc[row]]), errors="coerce").iloc[0]
+            if direction and not pd.isna(value) and bool(above[row, position]) != (direction == "high"):
+                allowed[position] = -np.inf
+        order = np.argsort(-allowed, kind="stable")
         expected = []
         for position in order[:3]:
-            if contributions[row, position] < 0.05:
+            if allowed[position] < 0.05:
                 break
             feature = model.spec.features[position]
             expected.append(

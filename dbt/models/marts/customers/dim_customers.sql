@@ -28,6 +28,10 @@ clv as (
     select customer_id, clv_365d, p_alive from {{ source('ml', 'customer_clv') }}
 ),
 
+churn as (
+    select customer_id, churn_probability, risk_band from {{ source('ml', 'customer_churn_scores') }}
+),
+
 complaints as (
     select
         customer_id,
@@ -64,9 +68,12 @@ select
     s.lifecycle_stage,
     round(v.clv_365d, 2)::decimal(18, 2) as clv_365d,
     round(v.p_alive, 4)::double as p_alive,
+    round(ch.churn_probability, 4)::double as churn_probability,
+    ch.risk_band,
     s.reference_date as as_of_date
 from states as s
 left join profiles as p on p.customer_id = s.customer_id
 left join calls as cl on cl.customer_id = s.customer_id
 left join complaints as cp on cp.customer_id = s.customer_id
 left join clv as v on v.customer_id = s.customer_id
+left join churn as ch on ch.customer_id = s.customer_id
