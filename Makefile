@@ -53,7 +53,7 @@ lint: install
 	$(UV) run --frozen ruff check dagster_project ml tests
 
 dagster: install
-	@mkdir -p "$(DAGSTER_HOME)"
+	$(UV) run --frozen python -c "from dagster_project.runner import prepare_instance; prepare_instance()"
 	$(UV) run --frozen dagster dev -m dagster_project.definitions --host 127.0.0.1 --port 3000
 
 bench: install

@@ -19,8 +19,10 @@ from . import settings
 
 log = logging.getLogger(__name__)
 
-DAGSTER_YAML = """\
-# Project-local Dagster instance (DAGSTER_HOME). Written by crm-warehouse when missing.
+MANAGED_MARKER = "# Managed by crm-warehouse: rewritten on upgrade. Delete this line to keep your own edits."
+DAGSTER_YAML = f"""\
+{MANAGED_MARKER}
+# Project-local Dagster instance (DAGSTER_HOME): run history, schedules, sensors.
 telemetry:
   enabled: false
 concurrency:
@@ -28,6 +30,8 @@ concurrency:
     max_concurrent_runs: 1   # DuckDB takes one writing process at a time
   pools:
     default_limit: 1         # and within a run, one writing step at a time
+run_retries:
+  enabled: true              # jobs opt in with the dagster/max_retries tag (nightly: 2)
 """
 
 
@@ -37,6 +41,7 @@ class StepTiming:
     started: float
     finished: float | None = None
     status: str = "running"
+    is_check: bool = False
 
     @property
     def seconds(self) -> float:
@@ -56,6 +61,7 @@ class RunOutcome:
     failure: str | None = None
     duration_s: float = 0.0
     log_path: Path | None = None
+    reports: list[str] = field(default_factory=list)
 
 
 def prepare_instance() -> Path:
@@ -64,7 +70,7 @@ def prepare_instance() -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text(encoding="utf-8").startswith(MANAGED_MARKER):
         config.write_text(DAGSTER_YAML, encoding="utf-8")
     return home
 
@@ -106,7 +112,7 @@ def run_nightly(
             step = event.step_key
             now = record.created
             if kind == "STEP_START" and step:
-                steps[step] = StepTiming(step, now)
+                steps[step] = StepTiming(step, now, is_check=step in check_steps)
                 outcome.steps.append(steps[step])
                 if step not in check_steps:
                     emit("step_start", step, {})
@@ -126,6 +132,9 @@ def run_nightly(
             elif kind == "ASSET_CHECK_EVALUATION":
                 evaluation = event.event_specific_data
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                report = (evaluation.metadata or {}).get("report")
+                if report is not None and str(report.value) not in outcome.reports:
+                    outcome.reports.append(str(report.value))
                 if evaluation.passed:
                     outcome.checks_passed += 1
                 elif evaluation.severity == dg.AssetCheckSeverity.WARN:

@@ -99,12 +99,14 @@ def print_summary(outcome, elapsed: float) -> None:
     if outcome.steps:
         click.echo("")
         click.echo("Time per stage:")
-        checks = [s for s in outcome.steps if s.name.endswith(("_rows_reconcile", "_no_failed_files"))]
+        checks = [s for s in outcome.steps if s.is_check]
         for step in outcome.steps:
-            if step not in checks:
+            if not step.is_check:
                 click.echo(f"  {step.name:<40}{step.seconds:>8.1f}s  {step.status}")
         if checks:
-            click.echo(f"  {'ingestion checks (' + str(len(checks)) + ')':<40}{sum(s.seconds for s in checks):>8.1f}s")
+            failed = [s.name for s in checks if s.status == "failed"]
+            label = f"asset checks ({len(checks)} steps)"
+            click.echo(f"  {label:<40}{sum(s.seconds for s in checks):>8.1f}s  {'failed: ' + ', '.join(failed) if failed else 'ok'}")
     checks = f"{outcome.checks_passed} passed"
     if outcome.checks_warned:
         checks += f", {len(outcome.checks_warned)} warning(s): {', '.join(outcome.checks_warned)}"
@@ -115,11 +117,15 @@ def print_summary(outcome, elapsed: float) -> None:
         click.echo(f"Failure: {outcome.failure}")
     click.echo("")
     click.echo("Outputs:")
-    click.echo(f"  warehouse (ODS + marts): {settings.warehouse_path()}")
-    click.echo(f"  published marts for analysts: {settings.published_path()}")
+    click.echo(f"  published marts for analysts (read-only): {settings.published_path()}   crm-warehouse sql")
+    click.echo(f"  build warehouse (ODS + marts): {settings.warehouse_path()}")
     click.echo(f"  target lists: {settings.exports_dir() / 'target_lists'}")
-    click.echo(f"  models: {settings.models_dir()}")
-    click.echo(f"  run history (dagster dev): {settings.dagster_home()}")
+    click.echo(f"  models and model cards: {settings.models_dir()}")
+    for report in outcome.reports:
+        click.echo(f"  data quality report: {report}")
+    click.echo(f"  marts documentation: {settings.data_dir() / 'docs' / 'index.html'}   crm-warehouse docs")
+    click.echo(f"  alerts: {settings.data_dir() / 'alerts' / 'alerts.log'}")
+    click.echo(f"  run history (make dagster): {settings.dagster_home()}")
     if outcome.log_path:
         click.echo(f"  this run's log (dbt output): {outcome.log_path}")
 

@@ -11,20 +11,22 @@ import dagster as dg
 
 from ...extracts.sql import ident
 from ..resources import Warehouse
+from ..runs import run_lineage
 from .assets import INGEST_KINDS
 
 
-def reconciliation_problems(con, kind: str, run_id: str) -> tuple[int, list[str]]:
-    """(files checked, human-readable problems) for the files of `kind` loaded by `run_id`."""
+def reconciliation_problems(con, kind: str, run_ids: list[str]) -> tuple[int, list[str]]:
+    """(files checked, human-readable problems) for the files of `kind` loaded by `run_ids`."""
+    marks = ", ".join("?" for _ in run_ids)
     rows = con.execute(
         f"""select l.source_file, l.rows_read, l.rows_loaded, l.rows_rejected, l.rows_duplicate, l.data_lines, l.message,
                   (select count(*) from ods.{ident(kind)} t where t._load_id = l.load_id),
                   (select count(*) from ods.rejected_rows r where r.load_id = l.load_id),
                   (select count(*) from ods.duplicate_rows d where d.load_id = l.load_id)
            from ods.load_log l
-           where l.kind = ? and l.run_id = ? and l.status = 'loaded'
+           where l.kind = ? and l.run_id in ({marks}) and l.status = 'loaded'
            order by l.load_id""",
-        [kind, run_id],
+        [kind, *run_ids],
     ).fetchall()
     problems = []
     for file, read, loaded, rejected, dup, lines, note, in_table, in_rejects, in_dups in rows:
@@ -52,7 +54,7 @@ def build_checks(kind: str) -> list[dg.AssetChecksDefinition]:
     )
     def rows_reconcile(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect(read_only=True) as con:
-            checked, problems = reconciliation_problems(con, kind, context.run.run_id)
+            checked, problems = reconciliation_problems(con, kind, run_lineage(context.instance, context.run))
         return dg.AssetCheckResult(
             passed=not problems,
             metadata={
@@ -68,9 +70,11 @@ def build_checks(kind: str) -> list[dg.AssetChecksDefinition]:
     )
     def no_failed_files(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect(read_only=True) as con:
+            run_ids = run_lineage(context.instance, context.run)
+            marks = ", ".join("?" for _ in run_ids)
             failed = con.execute(
-                "select source_file, message from ods.load_log where kind = ? and run_id = ? and status = 'failed'",
-                [kind, context.run.run_id],
+                f"select source_file, message from ods.load_log where kind = ? and run_id in ({marks}) and status = 'failed'",
+                [kind, *run_ids],
             ).fetchall()
         return dg.AssetCheckResult(
             passed=not failed,

@@ -17,12 +17,10 @@ The learning lives in `ml.churn`; this module only reads the mart, calls it and 
 """
 
 import json
-import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dagster as dg
 import duckdb
@@ -44,6 +42,7 @@ from ml.churn.registry import (
 from ml.churn.workflow import TrainingOutcome
 
 from ... import settings
+from ..ops.schedules import env_schedule
 from ..resources import WAREHOUSE_POOL, Warehouse
 
 CHURN_FEATURES_KEY = dg.AssetKey(["marts", "churn_features"])
@@ -53,7 +52,6 @@ FEATURES_TABLE = "marts.churn_features"
 SCORES_TABLE = "marts.customer_churn_scores"
 TRAINING_JOB = "churn_training"
 DEFAULT_TRAINING_CRON = "0 3 * * 0"  # Sunday 03:00, an hour after the nightly run
-DEFAULT_TZ = "Asia/Shanghai"
 RISK_BANDS = ("high", "medium", "low")
 SCORE_COLUMNS = (
     "customer_id",
@@ -510,14 +508,6 @@ def every_scoring_customer_scored(warehouse: Warehouse) -> dg.AssetCheckResult:
 # --------------------------------------------------------------------------------------------
 
 
-def training_cron() -> str:
-    return os.environ.get("CRM_CHURN_TRAINING_CRON", "").strip() or DEFAULT_TRAINING_CRON
-
-
-def training_timezone() -> str:
-    return os.environ.get("CRM_SCHEDULE_TZ", "").strip() or DEFAULT_TZ
-
-
 churn_training_job = dg.define_asset_job(
     name=TRAINING_JOB,
     selection=dg.AssetSelection.assets(CHURN_MODEL_KEY),
@@ -527,27 +517,10 @@ churn_training_job = dg.define_asset_job(
 
 
 def build_training_schedule() -> dg.ScheduleDefinition:
-    cron, tz = training_cron(), training_timezone()
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"CRM_SCHEDULE_TZ={tz!r} is not a known time zone; use an IANA name like Asia/Shanghai"
-        ) from exc
-    try:
-        return dg.ScheduleDefinition(
-            name="churn_training_schedule",
-            job=churn_training_job,
-            cron_schedule=cron,
-            execution_timezone=tz,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-            tags={"crm/trigger": "schedule"},
-            description=f"Weekly churn training at '{cron}' ({tz}); change with CRM_CHURN_TRAINING_CRON.",
-        )
-    except dg.DagsterInvalidDefinitionError as exc:
-        raise ValueError(
-            f"CRM_CHURN_TRAINING_CRON={cron!r} is not a valid cron expression (five fields, e.g. '0 3 * * 0'): {exc}"
-        ) from exc
+    return env_schedule(
+        name="churn_training_schedule", job=churn_training_job, cron_var="CRM_CHURN_TRAINING_CRON",
+        default_cron=DEFAULT_TRAINING_CRON, what="Weekly churn training",
+    )
 
 
 def nightly_selection() -> dg.AssetSelection:
