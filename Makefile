@@ -40,11 +40,16 @@ demo: install
 	$(CRM) run --as-of $(DEMO_FIRST_NIGHT)
 	@echo "== Night 2: the latest extracts =="
 	$(CRM) run
+	@echo "== The churn champion against the generator's ground truth (never read by the pipeline) =="
+	$(CRM) churn oracle --truth data/ground_truth
 	@echo ""
 	@echo "Where to look:"
-	@echo "  warehouse (ODS + marts): data/warehouse/crm.duckdb   e.g. select * from marts.segment_summary"
-	@echo "  rejected rows:           ods.rejected_rows, ods.load_log in the same file"
-	@echo "  run history (UI):        make dagster, then http://127.0.0.1:3000"
+	@echo "  marts for analysts (read-only):  $(UV) run crm-warehouse sql --query 'select * from segment_summary'"
+	@echo "  marts documentation:             $(UV) run crm-warehouse docs"
+	@echo "  data quality reports:            data/quality/"
+	@echo "  models and model cards:          models/churn/, models/clv/"
+	@echo "  rejected rows, load log:         ods.rejected_rows, ods.load_log in data/warehouse/crm.duckdb"
+	@echo "  run history, schedule, sensor:   make dagster, then http://127.0.0.1:3000"
 
 test: install browsers
 	$(UV) run --frozen pytest
