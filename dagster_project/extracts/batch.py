@@ -57,6 +57,7 @@ class FileCounts:
     rows_rejected: int
     rows_duplicate: int
     rows_orphan: int
+    records_expected: int
     note: str | None
 
 
@@ -70,7 +71,7 @@ def _bulk(con: duckdb.DuckDBPyConnection, table: str, names: list[str], rows: li
     """Insert many Python rows at once through Arrow (DuckDB's executemany goes row by row)."""
     if not rows:
         return
-    arrow = pa.table({n: pa.array(list(c)) for n, c in zip(names, zip(*rows))})
+    arrow = pa.table({n: pa.array(list(c)) for n, c in zip(names, zip(*rows, strict=True), strict=True)})
     con.register("_bulk_rows", arrow)
     try:
         con.execute(f"insert into {table} select {', '.join(ident(n) for n in names)} from _bulk_rows")
@@ -104,10 +105,13 @@ class _Timer:
         self.t = now
 
 
-def _read_csv_options(mapping: SourceMapping, header: tuple[str, ...]) -> str:
+def _read_csv_options(mapping: SourceMapping, header: tuple[str, ...], compressed: bool) -> str:
     columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in header) + "}"
     quote = lit(mapping.quote) if mapping.quote else "''"
+    # compression from the file's content (prepare.py), never from its name: a gzip file named
+    # .csv, or a plain file named .csv.gz, must still be read as what it is
     return (
+        f"compression = {lit('gzip' if compressed else 'none')}, "
         f"columns = {columns}, header = {str(mapping.header).lower()}, delim = {lit(mapping.delimiter)}, "
         f"quote = {quote}, escape = {quote}, auto_detect = false, filename = '__file', "
         "store_rejects = true, ignore_errors = true, rejects_table = '_rej', rejects_scan = '_rej_scan', "
@@ -153,17 +157,19 @@ def load_batch(
                left join (select read_path, count(*) n from _srej group by 1) r on r.read_path = f.read_path"""
         ).fetchall()
     }
-    notes = _map_lines(con, mapping, batch, counts)
+    notes, expected = _map_lines(con, mapping, batch, counts)
     _create_lined_view(con, header_lines, has_structure_rejects=any(c[2] for c in counts.values()))
     timer.step("line numbers")
 
-    _find_duplicates(con, spec)
+    _find_duplicates(con, spec, against_ods=not mapping.surrogate_key)
     timer.step("duplicates")
     _insert_rejects(con, mapping, batch, len(header))
     timer.step("rejects")
     _insert_new_rows(con, spec)
     timer.step("insert")
     _supersede(con, spec)
+    if mapping.surrogate_key:
+        _replace_same_extract_date(con, spec, batch, load_ids)
     timer.step("supersede")
 
     lo, hi = min(load_ids), max(load_ids)
@@ -189,7 +195,8 @@ def load_batch(
                 rows_rejected=int(rejected.get(lid, 0)),
                 rows_duplicate=int(duplicates.get(lid, 0)),
                 rows_orphan=int(orphans.get(lid, 0)),
-                note=notes.get(p.read_path.as_posix()),
+                records_expected=expected[p.read_path.as_posix()],
+                note="; ".join(n for n in (p.note, notes.get(p.read_path.as_posix())) if n) or None,
             )
         )
     drop_temps(con)
@@ -209,8 +216,16 @@ def _create_checked(con, mapping: SourceMapping, batch: list[PreparedFile], head
     keyed = ""
     if mapping.surrogate_key:
         key = ident(mapping.surrogate_key)
+        others = ", ".join(ident(c.name) for c in spec.columns if c.name != mapping.surrogate_key)
         keyed = f""",
-        keyed as (select * replace ({surrogate_key_expr(spec, mapping.surrogate_key)} as {key}) from typed)"""
+        numbered as (
+            select *, row_number() over (partition by __file, {others}) as __occurrence from typed
+        ),
+        keyed as (
+            select * exclude (__occurrence)
+                   replace ({surrogate_key_expr(spec, mapping.surrogate_key, '__occurrence')} as {key})
+            from numbered
+        )"""
         source = "keyed"
     columns = ", ".join(ident(c.name) for c in spec.columns)
     con.execute(
@@ -219,7 +234,7 @@ def _create_checked(con, mapping: SourceMapping, batch: list[PreparedFile], head
         with raw as (
             select __file,
                {raws}
-            from read_csv({paths}, {_read_csv_options(mapping, header)})
+            from read_csv({paths}, {_read_csv_options(mapping, header, batch[0].compressed)})
         ),
         typed as (
             select *,
@@ -232,28 +247,35 @@ def _create_checked(con, mapping: SourceMapping, batch: list[PreparedFile], head
     )
 
 
-def _map_lines(con, mapping: SourceMapping, batch: list[PreparedFile], counts) -> dict[str, str]:
-    """Decide per file whether records are lines (fast) or need an exact map; fill _linemap/_rejmap."""
+def _map_lines(con, mapping: SourceMapping, batch: list[PreparedFile], counts) -> tuple[dict[str, str], dict[str, int]]:
+    """Decide per file whether records are lines (fast) or need an exact map; fill _linemap/_rejmap.
+
+    Also returns, per file, the number of records an independent count finds (the physical data
+    lines, or the csv module's records where those differ), for the reconciliation check.
+    """
     con.execute("create temp table _files_fast (read_path VARCHAR, fast BOOLEAN, min_rowid BIGINT)")
     con.execute("create temp table _linemap (read_path VARCHAR, idx BIGINT, line BIGINT, end_line BIGINT)")
     con.execute("create temp table _rejmap (read_path VARCHAR, idx BIGINT, line BIGINT, end_line BIGINT)")
     fast_rows, good_rows, bad_rows = [], [], []
     notes: dict[str, str] = {}
+    expected: dict[str, int] = {}
     for p in batch:
         key = p.read_path.as_posix()
         good, min_rowid, malformed = counts[key]
         fast = good + malformed == p.data_lines
         fast_rows.append((key, fast, min_rowid))
+        expected[key] = p.data_lines
         if not fast:
             m = map_records(p, mapping, good, malformed)
             good_rows += [(key, i, s, e) for i, (s, e) in enumerate(m.good)]
             bad_rows += [(key, i, s, e) for i, (s, e) in enumerate(m.malformed)]
+            expected[key] = m.records
             if m.note:
                 notes[key] = m.note
     _bulk(con, "_files_fast", ["read_path", "fast", "min_rowid"], fast_rows)
     _bulk(con, "_linemap", ["read_path", "idx", "line", "end_line"], good_rows)
     _bulk(con, "_rejmap", ["read_path", "idx", "line", "end_line"], bad_rows)
-    return notes
+    return notes, expected
 
 
 def _create_lined_view(con, header_lines: int, has_structure_rejects: bool) -> None:
@@ -288,18 +310,27 @@ def _create_lined_view(con, header_lines: int, has_structure_rejects: bool) -> N
     )
 
 
-def _find_duplicates(con, spec: ExtractSpec) -> None:
-    """Route repeats of an existing version to `_dups`; for kinds without updated_at, flag key conflicts."""
+def _find_duplicates(con, spec: ExtractSpec, against_ods: bool = True) -> None:
+    """Route repeats of an existing version to `_dups`; for kinds without updated_at, flag key conflicts.
+
+    Without a natural key (`against_ods` false: surrogate keys) rows are not compared with the ODS: a
+    re-delivery replaces the earlier delivery of its extract date instead (`_replace_same_extract_date`).
+    """
     keys = ", ".join(ident(k) for k in spec.key)
     cols = ", ".join(ident(c.name) for c in spec.columns)
     nk = " || '|' || ".join(f"coalesce(c.{ident(k)}::varchar, '')" for k in spec.key)
     con.execute(
         f"create temp table _multi as select {keys} from _checked where _problem is null group by all having count(*) > 1"
     )
+    # Kinds with updated_at: a version equal to any stored version is a duplicate (an old version
+    # re-sent never wins over a newer updated_at). Kinds without: only the current version counts,
+    # so a correction that returns to an earlier value (100 -> 900 -> 100) becomes current again.
+    only_current = "" if spec.updated_at else "where o._is_current"
     con.execute(
         f"""create temp table _existing as
             select o.* from ods.{ident(spec.kind)} o
-            semi join (select distinct {keys} from _checked where _problem is null) k on {key_match(spec, 'o', 'k')}"""
+            semi join (select distinct {keys} from _checked where _problem is null) k on {key_match(spec, 'o', 'k')}
+            {only_current} {"" if against_ods else ("and" if only_current else "where") + " false"}"""
     )
     con.execute(
         f"""create temp table _dups as
@@ -421,6 +452,33 @@ def _insert_new_rows(con, spec: ExtractSpec) -> None:
             f"""insert into ods.{ident(spec.kind)}
                 select {cols}{orphan}, _file, _line, _load_id, now()::timestamp, true
                 from _lined where _problem is null"""
+        )
+
+
+def _replace_same_extract_date(con, spec: ExtractSpec, batch: list[PreparedFile], load_ids: list[int]) -> None:
+    """Sources without a natural key: a delivery replaces earlier deliveries of the same extract date.
+
+    Rows of earlier loads (and of earlier files of this batch) with the same extract date stop being
+    current; files without an extract date in their name replace nothing.
+    """
+    latest: dict = {}
+    for p, load_id in zip(batch, load_ids, strict=True):
+        if p.file.extract_date is not None:
+            latest[p.file.extract_date] = load_id  # the batch is in delivery order: the last one wins
+    if not latest:
+        return
+    marks = ", ".join("?" for _ in latest)
+    earlier = [row[0] for row in con.execute(
+        f"select load_id from ods.load_log where kind = ? and status = 'loaded' and extract_date in ({marks})",
+        [spec.kind, *latest],
+    ).fetchall()]
+    within = [lid for p, lid in zip(batch, load_ids, strict=True)
+              if p.file.extract_date in latest and latest[p.file.extract_date] != lid]
+    demoted = earlier + within
+    if demoted:
+        con.execute(
+            f"update ods.{ident(spec.kind)} set _is_current = false "
+            f"where _is_current and _load_id in ({', '.join(str(int(d)) for d in demoted)})"
         )
 
 

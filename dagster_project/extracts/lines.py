@@ -26,6 +26,7 @@ class LineMap:
     good: list[tuple[int, int]]
     malformed: list[tuple[int, int]]
     note: str | None
+    records: int  # records the csv module found (an independent count)
 
 
 def _open_text(p: PreparedFile):
@@ -72,13 +73,15 @@ def map_records(p: PreparedFile, mapping: SourceMapping, good: int, malformed: i
         if blanks:
             parts.append(f"{blanks} blank line(s) skipped")
         parts.append("line numbers are the first physical line of each record")
-        return LineMap(goods, bads, "; ".join(parts))
+        return LineMap(goods, bads, "; ".join(parts), len(goods) + len(bads))
     log.warning("%s: could not map records to physical lines exactly; using record numbers", p.file.rel)
     h = 1 if mapping.header else 0
     return LineMap(
         [(i + 1 + h, i + 1 + h) for i in range(good)],
         [(0, 0)] * malformed,
-        "line numbers are approximate (record numbers): the file's quoting could not be mapped to physical lines",
+        f"DuckDB read {good + malformed} records where the csv module finds {len(goods) + len(bads)}; "
+        "line numbers are record numbers",
+        len(goods) + len(bads),
     )
 
 

@@ -55,6 +55,7 @@ class FileResult:
     rows_duplicate: int = 0
     rows_orphan: int = 0
     data_lines: int | None = None
+    records_expected: int | None = None
     message: str | None = None
     duration_s: float = 0.0
 
@@ -114,27 +115,34 @@ def _has_no_rows(path: Path) -> bool:
 def identify(con: duckdb.DuckDBPyConnection, mapping: SourceMapping, inbox: Path, paths: list[Path]) -> list[InboxFile]:
     """Content hashes of `paths`, from the (path, size, mtime) cache where possible."""
     kind = mapping.kind
+    # A file is re-hashed unless path, size, mtime, ctime and inode are all unchanged: ctime moves
+    # whenever the file is written or renamed, even when a copy preserves mtime (cp -p, rsync -t).
     cached = {
-        (row[0], row[1], row[2]): row[3]
+        tuple(row[:5]): row[5]
         for row in con.execute(
-            "select source_file, size_bytes, mtime_ns, sha256 from ods.file_hashes where kind = ?", [kind]
+            "select source_file, size_bytes, mtime_ns, ctime_ns, inode, sha256 from ods.file_hashes where kind = ?",
+            [kind],
         ).fetchall()
     }
     files: list[InboxFile] = []
-    fresh: list[tuple[str, str, int, int, str]] = []
+    fresh: list[tuple[str, str, int, int, str, int, int]] = []
     for path in paths:
         stat = path.stat()
         rel = path.relative_to(inbox).as_posix()
-        digest = cached.get((rel, stat.st_size, stat.st_mtime_ns))
+        digest = cached.get((rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
         if digest is None:
             digest = sha256_file(path)
-            fresh.append((kind, rel, stat.st_size, stat.st_mtime_ns, digest))
+            fresh.append((kind, rel, stat.st_size, stat.st_mtime_ns, digest, stat.st_ctime_ns, stat.st_ino))
         extract_date = extract_date_from_name(path.name, mapping.extract_date)
         files.append(InboxFile(path, rel, stat.st_size, stat.st_mtime_ns, digest, extract_date))
     if fresh:
         con.execute("begin transaction")
         con.executemany("delete from ods.file_hashes where kind = ? and source_file = ?", [(k, r) for k, r, *_ in fresh])
-        con.executemany("insert into ods.file_hashes values (?, ?, ?, ?, ?)", fresh)
+        con.executemany(
+            "insert into ods.file_hashes (kind, source_file, size_bytes, mtime_ns, sha256, ctime_ns, inode) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            fresh,
+        )
         con.execute("commit")
     return files
 
@@ -168,19 +176,19 @@ def ingest(
         ).fetchall()
     }
     pending: list[InboxFile] = []
-    first_of_hash: set[str] = set()
+    first_of_hash: dict[str, InboxFile] = {}
     copies: list[InboxFile] = []
     for f in files:
         if (f.rel, f.sha256) in settled:
             result.skipped += 1
         elif _has_no_rows(f.path):
             pending.append(f)
-        elif f.sha256 in loaded:
+        elif f.sha256 in loaded and _still_current(con, mapping, loaded[f.sha256]):
             _log_duplicate_file(con, run_id, f, loaded[f.sha256], result)
         elif f.sha256 in first_of_hash:
             copies.append(f)  # two identical files in one delivery: load the first, log the others
         else:
-            first_of_hash.add(f.sha256)
+            first_of_hash[f.sha256] = f
             pending.append(f)
 
     scratch.mkdir(parents=True, exist_ok=True)
@@ -201,15 +209,34 @@ def ingest(
     for f in copies:
         if f.sha256 in now_loaded:
             _log_duplicate_file(con, run_id, f, now_loaded[f.sha256], result)
+        else:
+            first = first_of_hash[f.sha256].rel
+            _log_failure(con, run_id, f, f"{f.rel}: same content as {first}, which could not be loaded (see its message)",
+                         datetime.now(), result)
     result.duration_s = time.perf_counter() - t0
     return result
 
 
+def _still_current(con: duckdb.DuckDBPyConnection, mapping: SourceMapping, load_id: int) -> bool:
+    """Whether a file identical to load `load_id` can be skipped as a duplicate.
+
+    For kinds with updated_at, always: re-sent versions never win over newer ones. For kinds
+    without, only while every row of that load is still the current version; otherwise the same
+    content is a correction back to earlier values (100 -> 900 -> 100) and must be loaded.
+    """
+    if mapping.spec.updated_at is not None:
+        return True
+    [(superseded,)] = con.execute(
+        f"select count(*) from ods.{ident(mapping.kind)} where _load_id = ? and not _is_current", [load_id]
+    ).fetchall()
+    return superseded == 0
+
+
 def _batches(prepared: list[PreparedFile]) -> Iterable[list[PreparedFile]]:
-    """Files with the same header layout, in order, in batches of at most BATCH_BYTES."""
-    by_header: dict[tuple[str, ...], list[PreparedFile]] = {}
+    """Files with the same header layout and compression, in order, in batches of at most BATCH_BYTES."""
+    by_header: dict[tuple, list[PreparedFile]] = {}
     for p in prepared:
-        by_header.setdefault(p.header, []).append(p)
+        by_header.setdefault((p.header, p.compressed), []).append(p)
     for group in by_header.values():
         batch: list[PreparedFile] = []
         size = 0
@@ -233,7 +260,7 @@ def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], 
         elapsed = time.perf_counter() - t0
         total_bytes = sum(p.file.size for p in batch) or 1
         results = []
-        for p, lid, c in zip(batch, load_ids, counts):
+        for p, lid, c in zip(batch, load_ids, counts, strict=True):
             r = FileResult(
                 kind=mapping.kind,
                 source_file=p.file.rel,
@@ -246,6 +273,7 @@ def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], 
                 rows_duplicate=c.rows_duplicate,
                 rows_orphan=c.rows_orphan,
                 data_lines=p.data_lines,
+                records_expected=c.records_expected,
                 message=c.note,
                 duration_s=elapsed * p.file.size / total_bytes,
             )
@@ -255,7 +283,7 @@ def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], 
                     f"{r.rows_loaded} + rejected {r.rows_rejected} + duplicates {r.rows_duplicate}"
                 )
             results.append(r)
-        _insert_log_rows(con, run_id, [(p.file, r, p.encoding, started, None) for p, r in zip(batch, results)])
+        _insert_log_rows(con, run_id, [(p.file, r, p.encoding, started, None) for p, r in zip(batch, results, strict=True)])
         con.execute("commit")
         result.files.extend(results)
     except (duckdb.Error, FileProblem, OSError, RuntimeError) as exc:
@@ -278,12 +306,15 @@ def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
 def _insert_log_rows(con, run_id: str | None, rows: list[tuple[InboxFile, FileResult, str | None, datetime, int | None]]) -> None:
     finished = datetime.now()
     con.executemany(
-        "insert into ods.load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into ods.load_log (load_id, run_id, kind, source_file, sha256, size_bytes, extract_date, encoding, "
+        "status, rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_orphan, data_lines, "
+        "duplicate_of_load_id, message, started_at, finished_at, duration_s, records_expected) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [
                 r.load_id, run_id, r.kind, f.rel, f.sha256, f.size, f.extract_date, encoding, r.status,
                 r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_duplicate, r.rows_orphan, r.data_lines,
-                duplicate_of, r.message, started, finished, round(r.duration_s, 3),
+                duplicate_of, r.message, started, finished, round(r.duration_s, 3), r.records_expected,
             ]
             for f, r, encoding, started, duplicate_of in rows
         ],

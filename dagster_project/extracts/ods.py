@@ -71,6 +71,10 @@ BOOKKEEPING_DDL = (
         mtime_ns BIGINT,
         sha256 VARCHAR
     )""",
+    # columns added after the first release: warehouses created earlier gain them here
+    "alter table ods.file_hashes add column if not exists ctime_ns BIGINT",
+    "alter table ods.file_hashes add column if not exists inode BIGINT",
+    "alter table ods.load_log add column if not exists records_expected BIGINT",
 )
 
 

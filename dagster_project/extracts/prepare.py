@@ -60,6 +60,7 @@ class PreparedFile:
     header: tuple[str, ...]
     data_lines: int
     transcoded: bool
+    note: str | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -109,29 +110,33 @@ def _check_utf8(file: InboxFile, compressed: bool) -> tuple[int, bool, bytes]:
     newlines = 0
     last = b""
     head = b""
+    saw_multibyte = False  # valid UTF-8 beyond ASCII before any error: the file *is* UTF-8
     for chunk in _chunks(file.path, file.rel, compressed):
         if len(head) < 65536:
             head += chunk[: 65536 - len(head)]
         if not chunk.isascii():
             try:
                 decoder.decode(chunk)
+                saw_multibyte = True
             except UnicodeDecodeError as exc:
                 line = _line_of(newlines + chunk.count(b"\n", 0, exc.start))
-                raise _EncodingMismatch(line, exc) from exc
+                saw_multibyte = saw_multibyte or not chunk[: exc.start].isascii()
+                raise _EncodingMismatch(line, exc, saw_multibyte) from exc
         newlines += chunk.count(b"\n")
         last = chunk[-1:]
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise _EncodingMismatch(_line_of(newlines), exc) from exc
+        raise _EncodingMismatch(_line_of(newlines), exc, saw_multibyte) from exc
     return newlines, last == b"\n", head
 
 
 class _EncodingMismatch(Exception):
-    def __init__(self, line: int, exc: UnicodeDecodeError) -> None:
+    def __init__(self, line: int, exc: UnicodeDecodeError, saw_multibyte: bool = False) -> None:
         super().__init__(str(exc))
         self.line = line
         self.exc = exc
+        self.saw_multibyte = saw_multibyte
 
 
 def _transcode(file: InboxFile, compressed: bool, encoding: str, scratch: Path) -> tuple[Path, int, bool, bytes]:
@@ -168,20 +173,23 @@ def _first_line(head: bytes) -> str:
     text = head.decode("utf-8", errors="replace")
     if text.startswith("\ufeff"):
         text = text[1:]
-    return text.split("\n", 1)[0].rstrip("\r")
+    return re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
 
 
-def _parse_header(line: str, mapping: SourceMapping) -> tuple[str, ...]:
-    reader = csv.reader(io.StringIO(line), delimiter=mapping.delimiter, quotechar=mapping.quote or None)
-    return tuple(field.strip() for field in next(reader, []))
+def _parse_header(line: str, mapping: SourceMapping, rel: str = "") -> tuple[str, ...]:
+    try:
+        reader = csv.reader(io.StringIO(line), delimiter=mapping.delimiter, quotechar=mapping.quote or None)
+        return tuple(field.strip() for field in next(reader, []))
+    except csv.Error as exc:
+        raise FileProblem(rel, f"the header line cannot be read as CSV ({exc})", line=1) from exc
 
 
 def _check_header(file: InboxFile, first: str, mapping: SourceMapping) -> tuple[str, ...]:
     if mapping.header:
-        header = _parse_header(first, mapping)
+        header = _parse_header(first, mapping, file.rel)
     else:
         header = tuple(mapping.source_columns or ())
-        fields = _parse_header(first, mapping)
+        fields = _parse_header(first, mapping, file.rel)
         if len(fields) != len(header):
             raise FileProblem(
                 file.rel,
@@ -220,8 +228,18 @@ def _check_header(file: InboxFile, first: str, mapping: SourceMapping) -> tuple[
     return header
 
 
-def prepare(file: InboxFile, mapping: SourceMapping, scratch: Path) -> PreparedFile:
+FUTURE_TOLERANCE_DAYS = 1
+
+
+def prepare(file: InboxFile, mapping: SourceMapping, scratch: Path, today: date | None = None) -> PreparedFile:
     """Check that `file` can be parsed and return how DuckDB should read it."""
+    today = today or date.today()
+    if file.extract_date is not None and (file.extract_date - today).days > FUTURE_TOLERANCE_DAYS:
+        raise FileProblem(
+            file.rel,
+            f"the extract date in the file name, {file.extract_date.isoformat()}, is in the future; "
+            "check the name (it would move every time-relative figure forward)",
+        )
     if file.size == 0:
         raise FileProblem(file.rel, "the file is empty (0 bytes); a file with no rows still needs its header line")
     compressed = _is_gzip(file.path)
@@ -234,7 +252,7 @@ def prepare(file: InboxFile, mapping: SourceMapping, scratch: Path) -> PreparedF
                 newlines, ends_nl, head = _check_utf8(file, compressed)
                 encoding = "utf-8"
             except _EncodingMismatch as utf8_error:
-                if mapping.encoding == "utf-8":
+                if mapping.encoding == "utf-8" or utf8_error.saw_multibyte:
                     raise
                 try:
                     read_path, newlines, ends_nl, head = _transcode(file, compressed, "gb18030", scratch)
@@ -247,11 +265,12 @@ def prepare(file: InboxFile, mapping: SourceMapping, scratch: Path) -> PreparedF
     except _EncodingMismatch as exc:
         bad = exc.exc.object[exc.exc.start : exc.exc.start + 4].hex(" ")
         declared = mapping.encoding
-        hint = (
-            "it is not UTF-8 or GB18030 either; declare the real `encoding:` in " + mapping.origin
-            if declared == "auto"
-            else f"declare the real encoding with `encoding:` in {mapping.origin} (e.g. gb18030)"
-        )
+        if exc.saw_multibyte:
+            hint = "the rest of the file is UTF-8, so this looks like a damaged or mixed-encoding line; fix it and re-deliver"
+        elif declared == "auto":
+            hint = "it is not UTF-8 or GB18030 either; declare the real `encoding:` in " + mapping.origin
+        else:
+            hint = f"declare the real encoding with `encoding:` in {mapping.origin} (e.g. gb18030)"
         raise FileProblem(
             file.rel, f"is not valid {declared if declared != 'auto' else 'UTF-8'} (bytes {bad}); {hint}", line=exc.line
         ) from exc
@@ -261,6 +280,7 @@ def prepare(file: InboxFile, mapping: SourceMapping, scratch: Path) -> PreparedF
         raise FileProblem(file.rel, "the first line is blank; expected the header line", line=1)
     header = _check_header(file, first, mapping)
     data_lines = total_lines - (1 if mapping.header else 0)
+    note = "encoding detected as GB18030 (no valid UTF-8) and transcoded" if mapping.encoding == "auto" and transcoded else None
     return PreparedFile(
         file=file,
         read_path=read_path,
@@ -269,4 +289,5 @@ def prepare(file: InboxFile, mapping: SourceMapping, scratch: Path) -> PreparedF
         header=header,
         data_lines=data_lines,
         transcoded=transcoded,
+        note=note,
     )

@@ -126,10 +126,11 @@ def problem_expr(mapping: SourceMapping, spec: ExtractSpec) -> str:
     return "case\n    " + "\n    ".join(whens) + "\n  end"
 
 
-def surrogate_key_expr(spec: ExtractSpec, key: str) -> str:
-    """A stable key for sources without one: md5 of the row's other canonical values."""
+def surrogate_key_expr(spec: ExtractSpec, key: str, occurrence: str) -> str:
+    """A stable key for sources without one: md5 of the row's other canonical values and of its
+    occurrence number among identical rows of the same file (two identical purchases stay two)."""
     parts = [f"coalesce({ident(c.name)}::varchar, chr(0))" for c in spec.columns if c.name != key]
-    return "md5(concat_ws(chr(31), " + ", ".join(parts) + "))"
+    return "md5(concat_ws(chr(31), " + ", ".join(parts) + f", {occurrence}::varchar))"
 
 
 def key_match(spec: ExtractSpec, left: str, right: str) -> str:

@@ -121,19 +121,21 @@ surrogate_key: txn_id
     mapping = load_mapping("transactions", crm_env.reference / "sources")
     body = (
         "C1;20/11/2026 10:00;purchase;online;12,50;groceries\n"
-        "C1;20/11/2026 10:00;purchase;online;12,50;groceries\n"   # same row twice: same surrogate key
+        "C1;20/11/2026 10:00;purchase;online;12,50;groceries\n"   # the same purchase twice: two purchases
         "C2;31/11/2026 10:00;purchase;online;3,00;groceries\n"    # 31 November does not exist
         "C2;21/11/2026 11:15;refund;online;3,00;groceries\n"
     )
     write(crm_env.inbox, "billing/TXN_20261121.txt", body, encoding="gbk")
     [f] = load(crm_env.warehouse, crm_env.inbox, "transactions", mapping).files
-    assert (f.status, f.rows_read, f.rows_loaded, f.rows_rejected, f.rows_duplicate) == ("loaded", 4, 2, 1, 1)
+    assert (f.status, f.rows_read, f.rows_loaded, f.rows_rejected, f.rows_duplicate) == ("loaded", 4, 3, 1, 0)
     assert query(crm_env.warehouse, "select extract_date::varchar from ods.load_log") == [("2026-11-21",)]
     rows = query(crm_env.warehouse, "select customer_id, txn_at::varchar, amount, currency, length(txn_id) from ods.transactions order by 1")
     assert [(c, t, float(a), cur, n) for c, t, a, cur, n in rows] == [
         ("C1", "2026-11-20 10:00:00", 12.5, "CNY", 32),
+        ("C1", "2026-11-20 10:00:00", 12.5, "CNY", 32),
         ("C2", "2026-11-21 11:15:00", 3.0, "CNY", 32),
     ]
+    assert len({k for (k,) in query(crm_env.warehouse, "select txn_id from ods.transactions")}) == 3
     [(line, reason)] = query(crm_env.warehouse, "select source_line, reason from ods.rejected_rows")
     assert line == 3 and "'31/11/2026 10:00' is not a valid date-time (expected %d/%m/%Y %H:%M)" in reason
 

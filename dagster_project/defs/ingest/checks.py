@@ -2,8 +2,9 @@
 
 The reconciliation recounts what is really in the tables (not what the loader said) for every file
 loaded in the run: rows read = rows loaded + rejected + duplicates; the ODS, `ods.rejected_rows` and
-`ods.duplicate_rows` hold exactly those numbers; and, where a file has one record per line, the
-records read equal the file's data lines counted independently while hashing it.
+`ods.duplicate_rows` hold exactly those numbers; and the records DuckDB read equal an independent
+count of the file: its data lines counted while hashing it, or, where records span lines, the
+records Python's csv module finds.
 """
 
 
@@ -19,7 +20,8 @@ def reconciliation_problems(con, kind: str, run_ids: list[str]) -> tuple[int, li
     """(files checked, human-readable problems) for the files of `kind` loaded by `run_ids`."""
     marks = ", ".join("?" for _ in run_ids)
     rows = con.execute(
-        f"""select l.source_file, l.rows_read, l.rows_loaded, l.rows_rejected, l.rows_duplicate, l.data_lines, l.message,
+        f"""select l.source_file, l.rows_read, l.rows_loaded, l.rows_rejected, l.rows_duplicate,
+                  coalesce(l.records_expected, l.data_lines), l.message,
                   (select count(*) from ods.{ident(kind)} t where t._load_id = l.load_id),
                   (select count(*) from ods.rejected_rows r where r.load_id = l.load_id),
                   (select count(*) from ods.duplicate_rows d where d.load_id = l.load_id)
@@ -38,8 +40,11 @@ def reconciliation_problems(con, kind: str, run_ids: list[str]) -> tuple[int, li
             problems.append(f"{file}: load log says {rejected} rejected, ods.rejected_rows holds {in_rejects}")
         if in_dups != dup:
             problems.append(f"{file}: load log says {dup} duplicates, ods.duplicate_rows holds {in_dups}")
-        if lines is not None and read != lines and not note:
-            problems.append(f"{file}: {read} records parsed but the file has {lines} data lines")
+        if lines is not None and read != lines:
+            problems.append(
+                f"{file}: DuckDB read {read} records but an independent count of the file finds {lines}"
+                + (f" ({note})" if note else "")
+            )
     return len(rows), problems
 
 
