@@ -212,21 +212,6 @@ def _create_checked(con, mapping: SourceMapping, batch: list[PreparedFile], head
     typed = ",\n               ".join(
         f"{typed_expr(mapping, c, ident(c.name + '__raw'))} as {ident(c.name)}" for c in spec.columns
     )
-    source = "typed"
-    keyed = ""
-    if mapping.surrogate_key:
-        key = ident(mapping.surrogate_key)
-        others = ", ".join(ident(c.name) for c in spec.columns if c.name != mapping.surrogate_key)
-        keyed = f""",
-        numbered as (
-            select *, row_number() over (partition by __file, {others}) as __occurrence from typed
-        ),
-        keyed as (
-            select * exclude (__occurrence)
-                   replace ({surrogate_key_expr(spec, mapping.surrogate_key, '__occurrence')} as {key})
-            from numbered
-        )"""
-        source = "keyed"
     columns = ", ".join(ident(c.name) for c in spec.columns)
     con.execute(
         f"""
@@ -240,11 +225,23 @@ def _create_checked(con, mapping: SourceMapping, batch: list[PreparedFile], head
             select *,
                {typed}
             from raw
-        ){keyed}
+        )
         select __file, {columns}, {problem_expr(mapping, spec)} as _problem
-        from {source}
+        from typed
         """
     )
+    if mapping.surrogate_key:
+        # After the table exists: a window inside the CREATE would reorder rows, and a row's position
+        # (rowid) is its line number. The key is the md5 of the row's values and its occurrence
+        # number among identical rows of the file.
+        key = mapping.surrogate_key
+        others = ", ".join(ident(c.name) for c in spec.columns if c.name != key)
+        occurrence = f"row_number() over (partition by __file, {others} order by rowid)"
+        con.execute(
+            f"""update _checked set {ident(key)} = k.sk
+                from (select rowid as rid, {surrogate_key_expr(spec, key, occurrence)} as sk from _checked) as k
+                where _checked.rowid = k.rid"""
+        )
 
 
 def _map_lines(con, mapping: SourceMapping, batch: list[PreparedFile], counts) -> tuple[dict[str, str], dict[str, int]]:
