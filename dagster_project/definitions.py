@@ -9,6 +9,7 @@ from dagster_dbt import DbtCliResource
 
 from .defs.dbt.assets import dbt_layers
 from .defs.dbt.project import DBT_DIR, dbt_executable, dbt_project
+from .defs.exports.assets import export_assets, export_checks
 from .defs.ingest.assets import ingest_assets
 from .defs.ingest.checks import ingest_checks
 from .defs.ingest.quality_checks import quality_checks
@@ -33,8 +34,8 @@ nightly_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, *dbt_layers, *clv_assets, *churn_assets, publish_marts, dbt_docs],
-    asset_checks=[*ingest_checks, *quality_checks, *clv_checks, *churn_checks, *freshness_checks],
+    assets=[*ingest_assets, *dbt_layers, *clv_assets, *churn_assets, *export_assets, publish_marts, dbt_docs],
+    asset_checks=[*ingest_checks, *quality_checks, *clv_checks, *churn_checks, *export_checks, *freshness_checks],
     jobs=[nightly_job, *churn_jobs],
     schedules=[*schedules, *churn_schedules],
     sensors=sensors,

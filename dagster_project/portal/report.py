@@ -55,15 +55,19 @@ def load_report(published_path: Path, team: str | None) -> Report:
         # name `marts` would otherwise be ambiguous with the schema `marts`.
         catalog_row = conn.execute("select current_database()").fetchone()
         catalog = str(catalog_row[0]) if catalog_row else ""
-        exists = conn.execute(
-            "select count(*) from information_schema.tables"
-            " where table_catalog = ? and table_schema = 'marts' and table_name = 'retention_effectiveness'",
+        # `crm-warehouse publish` copies the marts into the file's `main` schema; a file laid out
+        # like the warehouse has them in schema `marts`. Either works.
+        found = conn.execute(
+            "select table_schema from information_schema.tables"
+            " where table_catalog = ? and table_schema in ('main', 'marts') and table_name = 'retention_effectiveness'"
+            " order by table_schema = 'main' desc limit 1",
             [catalog],
-        ).fetchone()
-        if not exists or not exists[0]:
+        ).fetchall()
+        if not found:
             return Report("missing", "No report yet: the effectiveness mart has not been built.")
         quoted = '"' + catalog.replace('"', '""') + '"'
-        sql = f"select {', '.join(COLUMNS)} from {quoted}.{TABLE}"
+        schema = str(found[0][0])
+        sql = f"select {', '.join(COLUMNS)} from {quoted}.{schema}.retention_effectiveness"
         params: list[object] = []
         if team is not None:
             sql += " where team = ?"
