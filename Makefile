@@ -48,6 +48,9 @@ demo: install
 	@echo "  marts documentation:             $(UV) run crm-warehouse docs"
 	@echo "  data quality reports:            data/quality/"
 	@echo "  models and model cards:          models/churn/, models/clv/"
+	@echo "  retention target lists:          data/exports/target_lists/<date>/<team>.csv and manifest.json"
+	@echo "  the teams' portal:               printf '%s\\n' 'a long password' | $(UV) run crm-warehouse users add li.na --team north"
+	@echo "                                   $(UV) run crm-warehouse serve   (http://127.0.0.1:8000, docs/portal.md)"
 	@echo "  rejected rows, load log:         ods.rejected_rows, ods.load_log in data/warehouse/crm.duckdb"
 	@echo "  run history, schedule, sensor:   make dagster, then http://127.0.0.1:3000"
 
