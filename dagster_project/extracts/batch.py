@@ -82,9 +82,12 @@ def _bulk(con: duckdb.DuckDBPyConnection, table: str, names: list[str], rows: li
 def _insert_if_any(con: duckdb.DuckDBPyConnection, target: str, source: str) -> int:
     """`insert into target select * from source` unless `source` (a table) is empty; returns its row count.
 
-    Why: in DuckDB 1.4 to 2.0, an INSERT of zero rows followed, in the same transaction, by an INSERT
-    of more than one row group into the same table loses or hides the second INSERT's rows (see
-    tests/extracts/test_duckdb_guard.py). So each table gets at most one non-empty INSERT per batch.
+    Why: while building the loader on DuckDB 2.0.0 we saw an INSERT of zero rows followed, in the same
+    transaction, by an INSERT of more than one row group (122,880 rows) lose the second INSERT's rows
+    (optimistic writer). We could not reproduce it outside that early version of the batch, and the
+    current batch does not trigger it even without this guard, so it is cheap insurance rather than a
+    proven need. tests/extracts/test_loader.py::test_many_rows_in_one_batch_reconcile checks the
+    many-row case. So each table gets at most one non-empty INSERT per batch.
     """
     n = int(con.execute(f"select count(*) from {source}").fetchone()[0])
     if n:
