@@ -24,6 +24,7 @@ from dagster_project.portal.outcomes import MAX_UPLOAD_BYTES
 from dagster_project.portal.web import (
     client_of,
     config_of,
+    refusals_of,
     start_session,
     stop_session,
     user_of,
@@ -46,7 +47,7 @@ def _user_dict(request: Request) -> dict[str, object]:
 
 @router.post("/login")
 def api_login(request: Request, body: LoginBody) -> JSONResponse:
-    user = access.login(config_of(request), body.username, body.password, client_of(request))
+    user = access.login(config_of(request), refusals_of(request), body.username, body.password, client_of(request))
     start_session(request, user)
     request.state.user = user
     return JSONResponse(_user_dict(request))
@@ -67,7 +68,7 @@ def api_me(request: Request) -> JSONResponse:
 
 @router.get("/lists")
 def api_lists(request: Request) -> JSONResponse:
-    lists = access.visible_lists(config_of(request), user_of(request))
+    lists = access.visible_lists(config_of(request), user_of(request), client_of(request))
     return JSONResponse({"lists": [info.as_dict() for info in lists]}, headers=NO_STORE)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagster_project import settings
+from dagster_project.portal.throttle import LoginPolicy
 
 
 @dataclass(frozen=True)
@@ -17,9 +18,11 @@ class PortalConfig:
     published_path: Path
     session_hours: float = 8.0  # a working day; sign in again the next morning
     https_only: bool = False  # set when served behind TLS: adds the Secure cookie flag
-    max_failed_logins_per_user: int = 5
-    max_failed_logins_per_client: int = 20
-    lockout_seconds: int = 15 * 60
+    login: LoginPolicy = field(default_factory=LoginPolicy)
+    # Refusals of requests without a session recorded one by one, per address per minute; the
+    # rest are counted into one entry (see audit.RefusalLimiter).
+    refusals_logged_per_client: int = 10
+    refusals_logged_total: int = 200
 
     @property
     def session_seconds(self) -> int:

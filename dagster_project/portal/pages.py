@@ -27,6 +27,7 @@ from dagster_project.portal.web import (
     client_of,
     config_of,
     csrf_ok,
+    refusals_of,
     start_session,
     stop_session,
     user_of,
@@ -76,7 +77,9 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 def login_form(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
     try:
-        user = access.login(config_of(request), username[:200], password[:2048], client_of(request))
+        user = access.login(
+            config_of(request), refusals_of(request), username[:200], password[:2048], client_of(request)
+        )
     except Refused as refused:
         return render(request, "login.html", {"error": refused.message, "username": username[:64]}, refused.status)
     start_session(request, user)
@@ -104,7 +107,7 @@ def home(request: Request) -> Response:
 @router.get("/lists")
 def lists_page(request: Request) -> Response:
     user = user_of(request)
-    lists = access.visible_lists(config_of(request), user)
+    lists = access.visible_lists(config_of(request), user, client_of(request))
     return render(request, "lists.html", {"lists": lists})
 
 
