@@ -1,12 +1,14 @@
 """Portal users, their password hashes and their server-side sessions.
 
 Passwords are hashed with scrypt (standard library) at the OWASP-recommended cost (N=2^17, r=8,
-p=1: 128 MiB and about half a second per hash) with a random 16-byte salt per user. The hash is
+p=1: 128 MiB and about half a second per hash) with a random 16-byte salt per user; N comes from
+`settings.portal_scrypt_log2_n()`, which only the tests lower. The hash is
 stored as one self-describing string, `$scrypt$ln=17,r=8,p=1$<salt>$<hash>` (base64), so the cost
 can be raised later: a successful sign-in whose stored hash is weaker (or in the older
 column-only form) is re-hashed at the current cost on the spot. At most `HASH_SLOTS` hashes run at
 once (a semaphore), so a burst of sign-ins queues instead of exhausting memory and CPU; a sign-in
-that cannot get a slot within `HASH_WAIT_SECONDS` gets `PasswordHashBusy`. A sign-in with an
+that finds `HASH_QUEUE` others already waiting, or cannot get a slot within `HASH_WAIT_SECONDS`,
+gets `PasswordHashBusy`. A sign-in with an
 unknown user name still computes one scrypt hash and compares in constant time, so the answer
 time does not reveal which user names exist.
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dagster_project import settings
 from dagster_project.exports.lists import TEAM_RE
 from dagster_project.portal.db import connect, init_db
 
@@ -42,7 +45,7 @@ USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 
-SCRYPT_N = 2**17
+SCRYPT_N = 2**settings.PORTAL_SCRYPT_LOG2_N  # the production default; see current_n()
 SCRYPT_R = 8
 SCRYPT_P = 1
 _HASH_LEN = 32
@@ -59,10 +62,42 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-# Concurrent scrypt computations: one per CPU, at most 4 (4 x 128 MiB). Extra sign-ins wait.
+# Concurrent scrypt computations: one per CPU, at most 4 (4 x 128 MiB). Up to HASH_QUEUE more
+# sign-ins wait for a slot (each holds one of the server's 40 worker threads while it waits);
+# beyond that a sign-in is refused at once, so a flood cannot tie up every worker thread.
 HASH_SLOTS = max(1, min(4, _cpu_count()))
+HASH_QUEUE = 16
 HASH_WAIT_SECONDS = 20.0
-_hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
+
+
+class _HashGate:
+    """The hashing slots (a semaphore) and a count of hashes running or waiting for one."""
+
+    def __init__(self, slots: int, queue: int) -> None:
+        self.slots = threading.BoundedSemaphore(slots)
+        self.capacity = slots + queue
+        self.demand = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self.demand >= self.capacity:
+                raise PasswordHashBusy(f"{self.demand} password hashes running or waiting")
+            self.demand += 1
+        try:
+            if not self.slots.acquire(timeout=HASH_WAIT_SECONDS):
+                raise PasswordHashBusy("every password-hashing slot stayed busy")
+        except BaseException:
+            self._leave_queue()
+            raise
+
+    def leave(self) -> None:
+        self.slots.release()
+        self._leave_queue()
+
+    def _leave_queue(self) -> None:
+        with self._lock:
+            self.demand -= 1
 
 
 class UserError(ValueError):
@@ -99,7 +134,15 @@ def _now_iso() -> str:
 
 
 class PasswordHashBusy(RuntimeError):
-    """Every hashing slot stayed busy for `HASH_WAIT_SECONDS`: the server is flooded with sign-ins."""
+    """Too many sign-ins wait for a hashing slot, or none freed up in `HASH_WAIT_SECONDS`."""
+
+
+_hash_gate = _HashGate(HASH_SLOTS, HASH_QUEUE)
+
+
+def current_n() -> int:
+    """The scrypt N for new hashes (2^17 unless CRM_PORTAL_SCRYPT_LOG2_N says otherwise)."""
+    return 2 ** settings.portal_scrypt_log2_n()
 
 
 def scrypt_memory(n: int, r: int, p: int) -> int:
@@ -110,22 +153,22 @@ def scrypt_memory(n: int, r: int, p: int) -> int:
 def hash_password(
     password: str,
     salt: bytes,
-    n: int = SCRYPT_N,
+    n: int | None = None,
     r: int = SCRYPT_R,
     p: int = SCRYPT_P,
 ) -> bytes:
-    """The raw scrypt digest; waits for one of the `HASH_SLOTS` hashing slots first."""
+    """The raw scrypt digest (N: `current_n()` unless given); waits for a hashing slot first."""
+    n = current_n() if n is None else n
     maxmem = scrypt_memory(n, r, p)
     if maxmem > MAX_SCRYPT_MEMORY:
         raise ValueError(f"scrypt parameters n={n}, r={r}, p={p} need {maxmem >> 20} MiB, more than allowed")
-    if not _hash_slots.acquire(timeout=HASH_WAIT_SECONDS):
-        raise PasswordHashBusy("every password-hashing slot is busy")
+    _hash_gate.enter()
     try:
         return hashlib.scrypt(
             password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=maxmem + 1024 * 1024, dklen=_HASH_LEN
         )
     finally:
-        _hash_slots.release()
+        _hash_gate.leave()
 
 
 def _b64(data: bytes) -> str:
@@ -152,7 +195,7 @@ class StoredHash:
 
     @property
     def is_current(self) -> bool:
-        return self.n >= SCRYPT_N and self.r >= SCRYPT_R and self.p >= SCRYPT_P
+        return self.n >= current_n() and self.r >= SCRYPT_R and self.p >= SCRYPT_P
 
     @classmethod
     def parse(cls, text: str) -> StoredHash:
@@ -173,8 +216,8 @@ class StoredHash:
 
 def make_hash(password: str) -> StoredHash:
     """A new hash of `password` at the current cost, with a fresh random salt."""
-    salt = secrets.token_bytes(_SALT_LEN)
-    return StoredHash(salt, hash_password(password, salt), SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    salt, n = secrets.token_bytes(_SALT_LEN), current_n()
+    return StoredHash(salt, hash_password(password, salt, n), n, SCRYPT_R, SCRYPT_P)
 
 
 def _stored_hash(row: sqlite3.Row) -> StoredHash:

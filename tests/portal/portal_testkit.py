@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +24,11 @@ from dagster_project.portal.db import DB_NAME, ensure_private_dir
 from dagster_project.portal.users import add_user
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# scrypt at N=2^12 instead of the production 2^17 (settings.portal_scrypt_log2_n): a sign-in costs
+# milliseconds, not half a second. test_portal_signin.py and the hash tests of test_users_cli.py
+# run at the production cost on purpose.
+TEST_SCRYPT = {"CRM_PORTAL_SCRYPT_LOG2_N": "12"}
 
 # username -> (team, role, password)
 USERS: dict[str, tuple[str | None, str, str]] = {
@@ -109,6 +114,7 @@ def make_portal_env(root: Path) -> PortalEnv:
         "CRM_EXPORTS_DIR": str(root / "exports"),
         "CRM_INBOX": str(root / "inbox"),
         "CRM_REFERENCE_DIR": str(root / "reference"),
+        **TEST_SCRYPT,
     }
     today = date.today()
     portal = PortalEnv(root=root, env=env, old_date=today - timedelta(days=3), new_date=today - timedelta(days=1))
@@ -135,16 +141,16 @@ def make_portal_env(root: Path) -> PortalEnv:
 
 
 def users_db(base: Path) -> Path:
-    """A portal database holding `USERS`, made once per test session with the real `add_user`.
-
-    Each hash costs half a second and 128 MiB by design, so the modules copy this file instead
-    of hashing the same six passwords again.
-    """
+    """A portal database holding `USERS` (hashed at the test cost), made once per test session
+    with the real `add_user`; the modules copy it."""
     template = base / "users-template"
     path = template / DB_NAME
     if not path.exists():
-        for username, (team, role, password) in USERS.items():
-            add_user(template, username, team, role, password)
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in TEST_SCRYPT.items():
+                mp.setenv(name, value)
+            for username, (team, role, password) in USERS.items():
+                add_user(template, username, team, role, password)
     return path
 
 
@@ -166,11 +172,17 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(portal: PortalEnv, *options: str) -> LiveServer:
-    """`crm-warehouse serve` on a free port, with extra command-line `options`."""
+def start_server(portal: PortalEnv, *options: str, env_changes: Mapping[str, str | None] | None = None) -> LiveServer:
+    """`crm-warehouse serve` on a free port, with extra command-line `options`; `env_changes` sets
+    (or, with None, removes) environment variables of the server on top of `portal.env`."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(portal.env)
+    for name, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     log_path = portal.root / f"serve-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(

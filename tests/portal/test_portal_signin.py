@@ -1,7 +1,9 @@
 """Sign-in under load and attack, against a real `crm-warehouse serve --trust-proxy 127.0.0.1`.
 
 The server trusts X-Forwarded-For from this machine, as it would behind a local TLS proxy, so the
-tests can act as clients at different addresses.
+tests can act as clients at different addresses. Unlike the other modules' servers it hashes at
+the production scrypt cost (CRM_PORTAL_SCRYPT_LOG2_N unset): the memory and re-hash tests are
+about that cost. The sample users were hashed at the test cost, so they are upgraded on the way.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dagster_project.portal.users import HASH_SLOTS, SCRYPT_N, StoredHash, hash_
 
 @pytest.fixture(scope="module")
 def server(portal_env: PortalEnv) -> Iterator[LiveServer]:
-    live = start_server(portal_env, "--trust-proxy", "127.0.0.1")
+    live = start_server(portal_env, "--trust-proxy", "127.0.0.1", env_changes={"CRM_PORTAL_SCRYPT_LOG2_N": None})
     try:
         yield live
     finally:

@@ -7,25 +7,29 @@ import os
 import re
 import sqlite3
 import stat
+import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from portal_testkit import USERS, LiveServer, PortalEnv, raw_get, sign_in
+from portal_testkit import TEST_SCRYPT, USERS, LiveServer, PortalEnv, raw_get, sign_in
 
+from dagster_project import settings
 from dagster_project.cli import main
-from dagster_project.portal import audit
+from dagster_project.portal import audit, throttle, users
 from dagster_project.portal.app import create_app
 from dagster_project.portal.config import PortalConfig
 from dagster_project.portal.db import db_path
+from dagster_project.portal.throttle import LoginPolicy
 from dagster_project.portal.users import StoredHash, authenticate, get_user, hash_password
 
 HASH_STRING = re.compile(r"\$scrypt\$ln=17,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}")
 
 
-def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> Result:
+def run(args: list[str], env: Mapping[str, str | None], stdin: str | None = None) -> Result:
     return CliRunner().invoke(main, args, input=stdin, env=env)
 
 
@@ -37,6 +41,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "CRM_EXPORTS_DIR": str(tmp_path / "exports"),
         "CRM_INBOX": str(tmp_path / "inbox"),
         "CRM_REFERENCE_DIR": str(tmp_path / "reference"),
+        **TEST_SCRYPT,
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -117,8 +122,9 @@ def test_set_password_and_remove(env: dict[str, str]) -> None:
 def test_credentials_are_salted_scrypt_hashes_in_private_files(env: dict[str, str]) -> None:
     portal = Path(env["CRM_PORTAL_DIR"])
     same = "same-password-123"
+    production = {**env, "CRM_PASSWORD": same, "CRM_PORTAL_SCRYPT_LOG2_N": None}  # the default cost
     for name in ("one", "two"):
-        assert run(["users", "add", name, "--team", "north"], {**env, "CRM_PASSWORD": same}).exit_code == 0
+        assert run(["users", "add", name, "--team", "north"], production).exit_code == 0
     create_app(PortalConfig.from_settings())  # creates the session secret
 
     with sqlite3.connect(db_path(portal)) as conn:
@@ -164,6 +170,45 @@ def test_hash_strings_round_trip() -> None:
     stored = StoredHash(bytes(range(16)), bytes(range(32)), 2**17, 8, 1)
     assert StoredHash.parse(stored.encode()) == stored and stored.is_current
     assert not StoredHash(bytes(16), bytes(32), 2**14, 8, 1).is_current
+
+
+def test_the_scrypt_cost_is_2_17_unless_the_test_setting_lowers_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRM_PORTAL_SCRYPT_LOG2_N", raising=False)
+    assert settings.portal_scrypt_log2_n() == 17 and users.current_n() == 2**17 == users.SCRYPT_N
+    assert not StoredHash(bytes(16), bytes(32), 2**16, 8, 1).is_current
+    monkeypatch.setenv("CRM_PORTAL_SCRYPT_LOG2_N", "12")
+    assert users.current_n() == 2**12 and StoredHash(bytes(16), bytes(32), 2**12, 8, 1).is_current
+    for bad in ("9", "21", "2**17", "-1"):
+        monkeypatch.setenv("CRM_PORTAL_SCRYPT_LOG2_N", bad)
+        with pytest.raises(ValueError, match="CRM_PORTAL_SCRYPT_LOG2_N"):
+            settings.portal_scrypt_log2_n()
+
+
+def test_hashing_is_bounded_and_a_flood_beyond_the_queue_is_refused_at_once() -> None:
+    """HASH_SLOTS hashes run, HASH_QUEUE more wait; the next sign-in gets PasswordHashBusy straight away."""
+    gate = users._hash_gate
+    held = [gate.slots.acquire(timeout=5) for _ in range(users.HASH_SLOTS)]  # every slot busy
+    assert all(held)
+    waiting = users.HASH_SLOTS + users.HASH_QUEUE
+    threads = [threading.Thread(target=hash_password, args=("pw", bytes(16), 2**10)) for _ in range(waiting)]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while gate.demand < waiting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gate.demand == waiting
+        started = time.monotonic()
+        with pytest.raises(users.PasswordHashBusy):
+            hash_password("pw", bytes(16), 2**10)
+        assert time.monotonic() - started < 1  # refused, not queued for HASH_WAIT_SECONDS
+    finally:
+        for _ in held:
+            gate.slots.release()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert gate.demand == 0
+    assert hash_password("pw", bytes(16), 2**10) == hash_password("pw", bytes(16), 2**10)
 
 
 def test_user_changes_are_in_the_audit_log_with_the_os_user_as_actor(env: dict[str, str]) -> None:
