@@ -6,24 +6,48 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-from portal_testkit import LiveServer, PortalEnv, sign_in
+import yaml
+from portal_testkit import PROJECT_ROOT, LiveServer, PortalEnv, sign_in
 
 from dagster_project.defs.ops.publish import publish_marts, published_info
 from dagster_project.portal import audit
+from dagster_project.portal.report import COLUMNS, TABLE
 
-CREATE = """
-create table {schema}.retention_effectiveness (
-    list_date date, team varchar, agent varchar, listed integer, contacted integer, reached integer,
-    self_reported_retained integer, churn_rate_contacted double, churn_rate_control double,
-    uplift double, uplift_ci_low double, uplift_ci_high double
+MART_SPEC = PROJECT_ROOT / "dbt" / "models" / "marts" / "retention" / "_retention__models.yml"
+
+
+def mart_contract() -> dict[str, str]:
+    """Column -> data type of the retention_effectiveness mart, from its enforced dbt contract."""
+    spec = yaml.safe_load(MART_SPEC.read_text())
+    model = next(m for m in spec["models"] if m["name"] == TABLE)
+    assert model["config"]["contract"]["enforced"] is True
+    return {c["name"]: c["data_type"] for c in model["columns"]}
+
+
+# The test mart has every column of the real one, so the report is read from the same shape.
+CREATE = (
+    "create table {schema}.retention_effectiveness ("
+    + ", ".join(f"{name} {data_type}" for name, data_type in mart_contract().items())
+    + ")"
 )
-"""
+INSERT = (
+    f"insert into {{schema}}.retention_effectiveness ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})"
+)
 ROWS = [
     (date(2024, 5, 2), "north", "alice", 40, 31, 25, 12, 0.10, 0.18, 0.08, 0.01, 0.15),
     (date(2024, 5, 2), "north", "nora", 10, 9, 8, 5, 0.125, 0.18, 0.055, -0.02, 0.13),
     (date(2024, 5, 2), "south", "sam", 20, 15, 11, 6, 0.20, 0.22, 0.02, -0.05, 0.09),
     (date(2024, 5, 1), "south", "sam", 18, 12, 9, 4, 0.21, 0.20, -0.01, -0.08, 0.06),
 ]
+
+
+def test_the_report_reads_columns_the_marts_contract_has_with_the_types_it_expects() -> None:
+    contract = mart_contract()
+    assert set(COLUMNS) <= set(contract), set(COLUMNS) - set(contract)
+    expected = {"list_date": "date", "team": "varchar", "agent": "varchar"}
+    expected |= dict.fromkeys(("listed", "contacted", "reached", "self_reported_retained"), "integer")
+    expected |= dict.fromkeys(COLUMNS[7:], "double")  # rates, uplift and its interval: fractions
+    assert {name: contract[name] for name in COLUMNS} == expected
 
 
 def report(server: LiveServer, user: str, **params: str) -> tuple[int, dict]:
@@ -46,7 +70,7 @@ def build_warehouse(path: Path, rows: list[tuple[object, ...]] | None) -> Path:
         conn.execute("create table marts.customer_rfm (customer_id varchar)")
         if rows is not None:
             conn.execute(CREATE.format(schema="marts"))
-            conn.executemany("insert into marts.retention_effectiveness values (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            conn.executemany(INSERT.format(schema="marts"), rows)
     return path
 
 
@@ -119,9 +143,7 @@ def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
         conn.execute("create schema marts")
         # The file is marts.duckdb: its catalog "marts" must be named to tell it from the schema.
         conn.execute(CREATE.format(schema=f"{path.stem}.marts"))
-        conn.executemany(
-            f"insert into {path.stem}.marts.retention_effectiveness values (?,?,?,?,?,?,?,?,?,?,?,?)", ROWS
-        )
+        conn.executemany(INSERT.format(schema=f"{path.stem}.marts"), ROWS)
     status, body = report(server, "sue")
     assert status == 200 and body["status"] == "ok"
     assert [r["agent"] for r in body["rows"]] == ["sam", "sam"]
