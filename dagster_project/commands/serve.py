@@ -59,8 +59,22 @@ def _proxy_address(ctx: click.Context, param: click.Parameter, values: tuple[str
     "--audit-keep-days",
     type=click.IntRange(min=1),
     default=None,
-    help="At start, delete audit-log entries older than this many days (default: keep everything; "
-    "see also `crm-warehouse users audit-prune`).",
+    help="Delete audit-log entries older than this many days, at start and then hourly (default: keep "
+    "everything; see also `crm-warehouse users audit-prune`).",
+)
+@click.option(
+    "--max-upload-mb",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Largest outcomes file an upload may carry; bigger requests get 413 while they stream in.",
+)
+@click.option(
+    "--max-body-kb",
+    default=64,
+    show_default=True,
+    type=click.IntRange(4, 1024),
+    help="Largest request body of every other route (sign-in, sign-out, forms).",
 )
 def serve(
     host: str,
@@ -69,6 +83,8 @@ def serve(
     session_hours: float,
     trust_proxy: tuple[str, ...],
     audit_keep_days: int | None,
+    max_upload_mb: int,
+    max_body_kb: int,
 ) -> None:
     """Run the retention team portal (sign-in, lists, outcome uploads, report, audit log).
 
@@ -78,23 +94,38 @@ def serve(
     """
     import uvicorn
 
+    from dagster_project import settings
     from dagster_project.portal import audit
     from dagster_project.portal.app import create_app
     from dagster_project.portal.config import PortalConfig
     from dagster_project.portal.users import list_users
 
-    config = PortalConfig.from_settings(https_only=https_only_cookies, session_hours=session_hours)
+    try:
+        log2_n = settings.portal_scrypt_log2_n()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if log2_n < settings.PORTAL_SCRYPT_LOG2_N:
+        click.echo(
+            f"Warning: CRM_PORTAL_SCRYPT_LOG2_N={log2_n}: passwords are hashed at scrypt N=2^{log2_n}, weaker "
+            f"than the default 2^{settings.PORTAL_SCRYPT_LOG2_N}. That setting is for tests only.",
+            err=True,
+        )
+    config = PortalConfig.from_settings(
+        https_only=https_only_cookies,
+        session_hours=session_hours,
+        max_request_bytes=max_body_kb * 1024,
+        max_upload_bytes=max_upload_mb * 2**20,
+        audit_keep_days=audit_keep_days,
+    )
     app = create_app(config)
     if audit_keep_days is not None:
-        removed = audit.prune(config.portal_dir, audit_keep_days)
-        audit.record(
+        audit.prune_recorded(
             config.portal_dir,
-            "audit",
-            "pruned",
-            username=audit.os_actor(),
+            audit_keep_days,
+            actor=audit.os_actor(),
             client="serve",
-            rows=removed,
-            detail=f"deleted {removed} entries older than {audit_keep_days} days (serve --audit-keep-days)",
+            via="serve --audit-keep-days",
+            always=True,
         )
     if not list_users(config.portal_dir):
         click.echo(

@@ -137,8 +137,12 @@ def set_password_(username: str) -> None:
     except UserError as exc:
         _audit(portal_dir, "failed", name, f"set-password refused: {exc}", user.team)
         raise click.ClickException(str(exc)) from exc
-    _audit(portal_dir, "ok", name, "password set; sessions ended", user.team)
-    click.echo(f"password changed for {name}; their sessions were ended")
+    from dagster_project.portal.throttle import forget_failures
+
+    lifted = forget_failures(portal_dir, name)
+    lock = f"; {lifted} failed sign-ins forgotten (lock lifted)" if lifted else ""
+    _audit(portal_dir, "ok", name, f"password set; sessions ended{lock}", user.team)
+    click.echo(f"password changed for {name}; their sessions were ended{lock}")
 
 
 @users.command("audit-prune")
@@ -158,14 +162,7 @@ def audit_prune(days: int) -> None:
 
     portal_dir = settings.portal_dir()
     init_db(portal_dir)
-    removed = audit.prune(portal_dir, days)
-    audit.record(
-        portal_dir,
-        "audit",
-        "pruned",
-        username=audit.os_actor(),
-        client=CLIENT,
-        rows=removed,
-        detail=f"deleted {removed} entries older than {days} days (users audit-prune)",
+    removed = audit.prune_recorded(
+        portal_dir, days, actor=audit.os_actor(), client=CLIENT, via="users audit-prune", always=True
     )
     click.echo(f"deleted {removed} audit entries older than {days} days")

@@ -88,7 +88,9 @@ def login(
 
     The attempt is decided and recorded before the password is hashed, in one transaction, so
     parallel guesses cannot slip past the limit. The audit log names the user only if that user
-    exists: a password typed into the user-name box never lands there.
+    exists: a password typed into the user-name box never lands there. Failures with an unknown
+    name are anyone's to send, so they go through the refusal limiter like other unauthenticated
+    requests; failures for a real user are bounded by that user's lockout and recorded one by one.
     """
     name = normalise_username(username or "")
     known = get_user(config.portal_dir, name) if USERNAME_RE.fullmatch(name) else None
@@ -103,7 +105,7 @@ def login(
         raise Refused(
             429,
             f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
-            "or ask your lead to reset your password.",
+            "or ask the data team to set a new password (that also lifts the lock).",
         )
     try:
         user = authenticate(config.portal_dir, name, password or "")
@@ -113,7 +115,10 @@ def login(
         raise Refused(503, "The portal is busy; try again in a minute.") from exc
     throttle.finish_attempt(config.portal_dir, decision.attempt_id, ok=user is not None)
     if user is None:
-        audit.record(config.portal_dir, "login", "failed", username=shown, team=team, client=client)
+        if known is None:
+            refusals.record("login", "failed", username=shown, client=client)
+        else:
+            audit.record(config.portal_dir, "login", "failed", username=shown, team=team, client=client)
         raise Refused(401, GENERIC_LOGIN_ERROR)
     audit.record(config.portal_dir, "login", "ok", user=user, client=client)
     return user
@@ -246,6 +251,7 @@ def upload_outcomes(
             agent=user.username,
             inbox_dir=config.inbox_dir,
             reference_dir=config.reference_dir,
+            max_bytes=config.max_upload_bytes,
         )
     except DoNotContactFileError as exc:
         log.error("%s", exc)

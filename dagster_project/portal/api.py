@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 
 from dagster_project.portal import access, audit
 from dagster_project.portal.access import Refused
-from dagster_project.portal.outcomes import MAX_UPLOAD_BYTES
 from dagster_project.portal.web import (
     client_of,
     config_of,
@@ -103,7 +102,7 @@ async def api_outcomes(request: Request, file: UploadFile | None = File(None)) -
     config, user, client = config_of(request), user_of(request), client_of(request)
     if file is None:
         raise Refused(400, "Send the outcomes CSV as the multipart form field 'file'.")
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    data = await file.read(config.max_upload_bytes + 1)
     result = await run_in_threadpool(
         access.upload_outcomes, config, request.app.state.cache, user, data, file.filename or "upload.csv", client
     )

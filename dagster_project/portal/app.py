@@ -5,11 +5,12 @@ Deny by default: every request needs a live session except the few routes in `PU
 unauthenticated page requests are sent to the sign-in page; both are audited.
 
 Request bodies are counted as they stream in (`limits.BodySizeLimit`, an ASGI middleware in
-front of every route): more than `MAX_REQUEST_BYTES` (the two upload routes:
-`MAX_UPLOAD_REQUEST_BYTES`) gets 413 at once, with a Content-Length or a chunked body alike.
+front of every route): more than `config.max_request_bytes` (the two upload routes:
+`config.max_upload_request_bytes`) gets 413 at once, with a Content-Length or a chunked body alike.
 Malformed requests get a generic 422 that never echoes what was sent (it may be a password),
 and are audited. Refusals of requests without a session are audited through
-`audit.RefusalLimiter`, so a flood is counted rather than stored row by row.
+`audit.RefusalLimiter`, so a flood is counted rather than stored row by row. With
+`config.audit_keep_days`, old audit entries are deleted at start and then every hour.
 
 Sessions: the cookie (Starlette's SessionMiddleware, signed with itsdangerous using a secret kept
 in the portal folder) carries only a random session id and a CSRF token; the id is looked up in
@@ -40,8 +41,6 @@ from dagster_project.portal.outcomes import ListCache
 from dagster_project.portal.secret import load_or_create_secret
 from dagster_project.portal.users import User, session_user
 from dagster_project.portal.web import (
-    MAX_REQUEST_BYTES,
-    MAX_UPLOAD_REQUEST_BYTES,
     client_of,
     make_templates,
     same_origin,
@@ -70,7 +69,7 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }
-BODY_LIMITS = {("POST", "/api/outcomes"): MAX_UPLOAD_REQUEST_BYTES, ("POST", "/outcomes"): MAX_UPLOAD_REQUEST_BYTES}
+UPLOAD_ROUTES = (("POST", "/api/outcomes"), ("POST", "/outcomes"))
 MALFORMED = "The request is malformed; nothing was done."
 
 
@@ -92,6 +91,18 @@ def create_app(config: PortalConfig | None = None) -> FastAPI:
     refusals = audit.RefusalLimiter(
         config.portal_dir, per_client=config.refusals_logged_per_client, total=config.refusals_logged_total
     )
+
+    pruned_at = [time.monotonic()]  # the start; serve prunes then (see commands/serve.py)
+
+    def prune_audit() -> None:
+        if config.audit_keep_days is not None:
+            audit.prune_recorded(
+                config.portal_dir,
+                config.audit_keep_days,
+                actor="portal",
+                client="portal",
+                via="hourly, --audit-keep-days",
+            )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -162,6 +173,9 @@ def create_app(config: PortalConfig | None = None) -> FastAPI:
 
         if refusals.pending():
             await run_in_threadpool(refusals.flush, time.time())
+        if config.audit_keep_days is not None and time.monotonic() - pruned_at[0] >= config.audit_prune_every_seconds:
+            pruned_at[0] = time.monotonic()
+            await run_in_threadpool(prune_audit)
 
         if method not in ("GET", "OPTIONS") and not same_origin(request):
             await record_refusal(user, "refused", client, f"{method} {path}", "cross-site request")
@@ -193,8 +207,8 @@ def create_app(config: PortalConfig | None = None) -> FastAPI:
     # Outermost: counts body bytes before anything else can read (or buffer) them.
     app.add_middleware(
         BodySizeLimit,
-        default_limit=MAX_REQUEST_BYTES,
-        route_limits=BODY_LIMITS,
+        default_limit=config.max_request_bytes,
+        route_limits={route: config.max_upload_request_bytes for route in UPLOAD_ROUTES},
         headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
     )
     log.info("portal ready: data from %s, state in %s", config.exports_dir, config.portal_dir)

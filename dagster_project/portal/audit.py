@@ -6,10 +6,11 @@ unauthenticated request, and every `crm-warehouse users` change (actor: the oper
 user, `os:<name>`). Rows hold no personal data about customers: targets are list ids, file
 names or the refused path. A failed sign-in names the user only if that user exists.
 
-Refusals of requests without a signed-in user (anyone can send those) go through
-`RefusalLimiter`: the first few per address per minute are recorded one by one, the rest are
-counted and written as one `unauthenticated`/`suppressed` entry per address, so a flood cannot
-grow the log without bound. `prune()` deletes entries past a retention age.
+Refusals of requests without a signed-in user (anyone can send those), including failed sign-ins
+with an unknown user name, go through `RefusalLimiter`: the first few per address per minute are
+recorded one by one, the rest are counted and written as one `unauthenticated`/`suppressed` entry
+per address (at most `max_clients` such entries a minute; further addresses share one), so a flood
+adds a bounded number of rows a minute. `prune()` deletes entries past a retention age.
 """
 
 from __future__ import annotations
@@ -135,6 +136,25 @@ def prune(portal_dir: Path, older_than_days: float, now: float | None = None) ->
         return conn.execute("delete from audit where at_epoch < ?", (now - older_than_days * 86400,)).rowcount
 
 
+def prune_recorded(
+    portal_dir: Path, older_than_days: int, *, actor: str, client: str, via: str, always: bool = False
+) -> int:
+    """`prune()`, then record what was deleted (event `audit`, outcome `pruned`; only if anything
+    was, unless `always`)."""
+    removed = prune(portal_dir, older_than_days)
+    if removed or always:
+        record(
+            portal_dir,
+            "audit",
+            "pruned",
+            username=actor,
+            client=client,
+            rows=removed,
+            detail=f"deleted {removed} entries older than {older_than_days} days ({via})",
+        )
+    return removed
+
+
 def os_actor() -> str:
     """Who runs a `crm-warehouse` command: `os:<login>`, plus the sudo caller when there is one."""
     try:
@@ -168,7 +188,7 @@ class RefusalLimiter:
         per_client: int = 10,
         total: int = 200,
         window_seconds: float = 60.0,
-        max_clients: int = 10_000,
+        max_clients: int = 50,
     ) -> None:
         self.portal_dir = portal_dir
         self.per_client = per_client

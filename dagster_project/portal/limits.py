@@ -2,10 +2,11 @@
 
 A Content-Length check alone is not enough: a chunked request has none, and the framework would
 buffer (or spool to disk) the whole body before a handler could look at its size. `BodySizeLimit`
-is an ASGI middleware that wraps `receive` and counts the bytes of every body message. As soon as
-the count passes the route's limit (or at the first read, when the declared Content-Length is
-already over it) it answers 413 itself and tells the app the client has gone
-(`http.disconnect`), so no further byte is read; whatever the app answers after that is dropped.
+is an ASGI middleware. A request whose declared Content-Length is over the route's limit gets 413
+before the app sees it (also on routes that never read their body). Otherwise it wraps `receive`
+and counts the bytes of every body message; as soon as the count passes the limit it answers 413
+itself and tells the app the client has gone (`http.disconnect`), so no further byte is read;
+whatever the app answers after that is dropped.
 Answering from here rather than raising keeps the behaviour independent of the middleware and
 task groups between this layer and the route.
 """
@@ -79,6 +80,12 @@ class BodySizeLimit:
             return
         limit = self.route_limits.get((scope["method"], scope["path"]), self.default_limit)
         declared = _content_length(scope)
+        if declared is not None and (declared < 0 or declared > limit):
+            log.warning(
+                "%s %s: declared body of %d bytes over %d refused", scope["method"], scope["path"], declared, limit
+            )
+            await _answer(scope["path"], limit, self.headers)(scope, receive, send)
+            return
         received = 0
         started = False
         refused = False
@@ -95,8 +102,6 @@ class BodySizeLimit:
             nonlocal received
             if refused:
                 return _DISCONNECT
-            if declared is not None and (declared < 0 or declared > limit):
-                return await refuse()
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

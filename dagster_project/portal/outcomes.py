@@ -220,11 +220,12 @@ def validate_upload(
     team_lists: TeamLists,
     agent: str,
     now: datetime,
+    max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> tuple[list[OutcomeRow], list[LineError], list[str], int]:
     """(accepted rows, line errors, warnings, data rows in file). Pure: writes nothing."""
     team = team_lists.team
-    if len(data) > MAX_UPLOAD_BYTES:
-        return [], [LineError(1, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it")], [], 0
+    if len(data) > max_bytes:
+        return [], [LineError(1, f"the file is larger than {max_bytes / 2**20:g} MB; split it")], [], 0
     text, error = _decode(data)
     if error is not None or text is None:
         return [], [error or LineError(1, "unreadable")], [], 0
@@ -529,10 +530,11 @@ def process_upload(
     inbox_dir: Path,
     reference_dir: Path,
     now: datetime | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> UploadResult:
     """Validate, then write do-not-contact additions and the outcome extract for accepted rows."""
     now = now or datetime.now()
-    accepted, errors, warnings, total = validate_upload(data, team_lists, agent, now)
+    accepted, errors, warnings, total = validate_upload(data, team_lists, agent, now, max_bytes)
     result = UploadResult(status="rejected", rows_in_file=total, errors=errors, warnings=warnings)
     if not accepted:
         return result

@@ -147,6 +147,14 @@ def finish_attempt(portal_dir: Path, attempt_id: int, ok: bool, now: float | Non
             conn.execute("update login_attempts set outcome = 'failed' where id = ?", (attempt_id,))
 
 
+def forget_failures(portal_dir: Path, username: str) -> int:
+    """Lift a name's lock: delete its failed and pending attempts (after `users set-password`)."""
+    with connect(portal_dir) as conn:
+        return conn.execute(
+            "delete from login_attempts where name_key = ? and outcome != 'ok'", (name_key(portal_dir, username),)
+        ).rowcount
+
+
 def cancel_attempt(portal_dir: Path, attempt_id: int) -> None:
     """Forget an attempt that was never judged (the server was too busy to hash the password)."""
     with connect(portal_dir) as conn:

@@ -14,15 +14,9 @@ from fastapi.templating import Jinja2Templates
 from dagster_project.portal.access import Refused
 from dagster_project.portal.audit import RefusalLimiter
 from dagster_project.portal.config import PortalConfig
-from dagster_project.portal.outcomes import MAX_UPLOAD_BYTES
 from dagster_project.portal.users import User, create_session, end_session
 
 HERE = Path(__file__).parent
-
-# Largest request body, counted as it streams in (chunked bodies included): every route, and the
-# two upload routes (an outcomes file plus multipart overhead). Larger bodies get 413 at once.
-MAX_REQUEST_BYTES = 64 * 1024
-MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
 
 
 def client_of(request: Request) -> str | None:

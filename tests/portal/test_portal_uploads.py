@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from portal_testkit import LiveServer, PortalEnv, cookie_header, send_chunked, sign_in
+from portal_testkit import LiveServer, PortalEnv, cookie_header, send_chunked, sign_in, start_server, stop_server
 
 from dagster_project.extracts.spec import OUTCOMES
 from dagster_project.portal import audit
@@ -324,3 +324,23 @@ def test_an_upload_without_do_not_contact_rows_does_not_touch_that_file(
     assert status == 200, result
     assert result["status"] == "accepted" and result["do_not_contact_added"] == 0
     assert path.read_bytes() == gbk_do_not_contact
+
+
+def test_the_upload_limit_is_set_with_serve_max_upload_mb(portal_env: PortalEnv) -> None:
+    """`serve --max-upload-mb 1 --max-body-kb 8`: the smaller limits hold, the rest still works."""
+    small = start_server(portal_env, "--max-upload-mb", "1", "--max-body-kb", "8")
+    try:
+        before = set(extracts(portal_env))
+        line = f"N000004,{portal_env.new_date.isoformat()},retained\n".encode()
+        over = b"customer_id,contacted_at,outcome\n" + line * (1_200_000 // len(line))  # about 1.2 MB
+        status, result = upload(small, "alice", over)
+        assert status == 413 and result["detail"] == "The request is larger than 1 MB; nothing was saved."
+        assert set(extracts(portal_env)) == before
+        with sign_in(small, "alice") as client:
+            assert "1 MB" in client.get("/outcomes").text  # the upload page states the limit
+            too_long = client.post("/api/logout", content=b"x" * 9 * 1024)
+            assert too_long.status_code == 413
+        status, result = upload(small, "alice", b"customer_id,contacted_at,outcome\n" + line)
+        assert status == 200 and result["accepted"] == 1
+    finally:
+        stop_server(small)

@@ -275,3 +275,20 @@ def test_removing_a_user_or_changing_a_password_ends_live_sessions(server: LiveS
         assert raw_get(server, "/api/lists", cookie)[0] == 401
     response = httpx.post(f"{server.url}/api/login", json={"username": "sue", "password": USERS["sue"][2]}, timeout=30)
     assert response.status_code == 401
+
+
+def test_set_password_lifts_a_sign_in_lock(env: dict[str, str]) -> None:
+    portal = Path(env["CRM_PORTAL_DIR"])
+    assert run(["users", "add", "li", "--team", "north"], env, "li-password-01\n").exit_code == 0
+    key, policy = throttle.name_key(portal, "li"), LoginPolicy()
+    for _ in range(policy.max_failures_per_user):
+        decision = throttle.begin_attempt(portal, key, "10.9.9.9", policy)
+        assert decision.attempt_id is not None
+        throttle.finish_attempt(portal, decision.attempt_id, ok=False)
+    assert not throttle.begin_attempt(portal, key, "10.9.9.9", policy).allowed  # locked
+
+    result = run(["users", "set-password", "li"], env, "li-password-02\n")
+    assert result.exit_code == 0, result.output
+    assert "5 failed sign-ins forgotten (lock lifted)" in result.output
+    assert throttle.begin_attempt(portal, key, "10.9.9.9", policy).allowed
+    assert "lock lifted" in (audit.entries(portal, event="users")[0].detail or "")
