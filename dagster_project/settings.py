@@ -91,3 +91,20 @@ def dbt_project_dir() -> Path:
 def duckdb_memory_limit() -> str:
     """Memory cap handed to DuckDB for loads and builds (`CRM_DUCKDB_MEMORY_LIMIT`)."""
     return os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "3GB")
+
+
+PORTAL_SCRYPT_LOG2_N = 17  # OWASP's scrypt cost: N = 2^17 (128 MiB, about half a second per hash)
+
+
+def portal_scrypt_log2_n() -> int:
+    """log2 of the scrypt N for new portal password hashes (`CRM_PORTAL_SCRYPT_LOG2_N`, default 17).
+
+    Only the tests lower it (to 12), so they do not spend half a second per sign-in; `serve`
+    warns when it is below the default. Accepted: 10 to 20.
+    """
+    value = os.environ.get("CRM_PORTAL_SCRYPT_LOG2_N", "").strip()
+    if not value:
+        return PORTAL_SCRYPT_LOG2_N
+    if not value.isdigit() or not 10 <= int(value) <= 20:
+        raise ValueError(f"CRM_PORTAL_SCRYPT_LOG2_N={value!r}: use a whole number from 10 to 20 (default 17)")
+    return int(value)

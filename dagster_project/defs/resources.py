@@ -35,7 +35,7 @@ class RunSettings(dg.ConfigurableResource):
     def through_date(self) -> date | None:
         return date.fromisoformat(self.as_of_date) if self.as_of_date else None
 
-    def resolve_as_of(self, warehouse: "Warehouse") -> date | None:
+    def resolve_as_of(self, warehouse: Warehouse) -> date | None:
         """The configured as-of date, else the newest extract date among loaded source files."""
         if self.as_of_date:
             return date.fromisoformat(self.as_of_date)

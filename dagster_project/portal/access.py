@@ -8,6 +8,7 @@ log when it matters (sign-ins, downloads, uploads, refusals) and either returns 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,7 +23,7 @@ from dagster_project.exports.lists import (
     read_list_file,
     read_list_rows,
 )
-from dagster_project.portal import audit
+from dagster_project.portal import audit, throttle
 from dagster_project.portal.config import PortalConfig
 from dagster_project.portal.outcomes import (
     DoNotContactFileError,
@@ -31,7 +32,14 @@ from dagster_project.portal.outcomes import (
     process_upload,
 )
 from dagster_project.portal.report import Report, load_report
-from dagster_project.portal.users import USERNAME_RE, User, authenticate, get_user
+from dagster_project.portal.users import (
+    USERNAME_RE,
+    PasswordHashBusy,
+    User,
+    authenticate,
+    get_user,
+    normalise_username,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,38 +81,51 @@ class ListInfo:
         }
 
 
-def login(config: PortalConfig, username: str, password: str, client: str | None) -> User:
-    """Check a sign-in, with throttling; every attempt is audited. Raises Refused(401|429)."""
-    name = (username or "").strip().lower()
-    # Only plausible user names are stored: a password typed into the user-name box is not logged.
-    name = name if USERNAME_RE.fullmatch(name) else "(not a user name)"
-    too_many = (
-        audit.failed_logins(config.portal_dir, config.lockout_seconds, username=name)
-        >= config.max_failed_logins_per_user
-        or audit.failed_logins(config.portal_dir, config.lockout_seconds, client=client)
-        >= config.max_failed_logins_per_client
+def login(
+    config: PortalConfig, refusals: audit.RefusalLimiter, username: str, password: str, client: str | None
+) -> User:
+    """Check a sign-in under the throttle (see `throttle.py`); audited. Raises Refused(401|429|503).
+
+    The attempt is decided and recorded before the password is hashed, in one transaction, so
+    parallel guesses cannot slip past the limit. The audit log names the user only if that user
+    exists: a password typed into the user-name box never lands there. Failures with an unknown
+    name are anyone's to send, so they go through the refusal limiter like other unauthenticated
+    requests; failures for a real user are bounded by that user's lockout and recorded one by one.
+    """
+    name = normalise_username(username or "")
+    known = get_user(config.portal_dir, name) if USERNAME_RE.fullmatch(name) else None
+    shown = known.username if known else audit.UNKNOWN_USER
+    team = known.team if known else None
+    decision = throttle.begin_attempt(
+        config.portal_dir, throttle.name_key(config.portal_dir, name), client, config.login
     )
-    if too_many:
-        audit.record(
-            config.portal_dir, "login", "refused", username=name, client=client, detail="too many failed sign-ins"
-        )
-        minutes = config.lockout_seconds // 60
+    if decision.attempt_id is None:
+        refusals.record("login", "refused", username=shown, team=team, client=client, detail=decision.reason)
+        minutes = max(1, math.ceil(decision.retry_after / 60))
         raise Refused(
-            429, f"Too many failed sign-ins. Wait {minutes} minutes, or ask your lead to reset your password."
+            429,
+            f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
+            "or ask the data team to set a new password (that also lifts the lock).",
         )
-    user = authenticate(config.portal_dir, name, password or "")
+    try:
+        user = authenticate(config.portal_dir, name, password or "")
+    except PasswordHashBusy as exc:
+        throttle.cancel_attempt(config.portal_dir, decision.attempt_id)
+        refusals.record("login", "refused", username=shown, team=team, client=client, detail="server busy")
+        raise Refused(503, "The portal is busy; try again in a minute.") from exc
+    throttle.finish_attempt(config.portal_dir, decision.attempt_id, ok=user is not None)
     if user is None:
-        known = get_user(config.portal_dir, name)
-        audit.record(
-            config.portal_dir, "login", "failed", username=name, team=known.team if known else None, client=client
-        )
+        if known is None:
+            refusals.record("login", "failed", username=shown, client=client)
+        else:
+            audit.record(config.portal_dir, "login", "failed", username=shown, team=team, client=client)
         raise Refused(401, GENERIC_LOGIN_ERROR)
     audit.record(config.portal_dir, "login", "ok", user=user, client=client)
     return user
 
 
-def visible_lists(config: PortalConfig, user: User) -> list[ListInfo]:
-    """The lists this user may see, newest first: own team, or every team for a manager."""
+def visible_lists(config: PortalConfig, user: User, client: str | None) -> list[ListInfo]:
+    """The lists this user may see, newest first: own team, or every team for a manager. Audited."""
     infos: list[ListInfo] = []
     for manifest in list_manifests(config.exports_dir):
         for entry in manifest.teams:
@@ -121,6 +142,15 @@ def visible_lists(config: PortalConfig, user: User) -> list[ListInfo]:
                         downloadable=user.can_download_team(entry.team),
                     )
                 )
+    audit.record(
+        config.portal_dir,
+        "list",
+        "ok",
+        user=user,
+        target="all teams" if user.is_manager else f"team {user.team}",
+        rows=len(infos),
+        client=client,
+    )
     return infos
 
 
@@ -221,6 +251,7 @@ def upload_outcomes(
             agent=user.username,
             inbox_dir=config.inbox_dir,
             reference_dir=config.reference_dir,
+            max_bytes=config.max_upload_bytes,
         )
     except DoNotContactFileError as exc:
         log.error("%s", exc)
@@ -254,7 +285,18 @@ def report_for(config: PortalConfig, user: User, team: str | None, client: str |
         if team is not None and team != user.team:
             raise refuse(config, user, client, f"report team={team}", "Leads see the report of their own team only.")
         scope = user.team
-    return load_report(config.published_path, scope), scope
+    report = load_report(config.published_path, scope)
+    audit.record(
+        config.portal_dir,
+        "report",
+        "ok" if report.status == "ok" else report.status,
+        user=user,
+        target=f"team {scope}" if scope else "all teams",
+        rows=len(report.rows),
+        client=client,
+        detail=report.message or None,
+    )
+    return report, scope
 
 
 def audit_for(
@@ -264,4 +306,15 @@ def audit_for(
     if not user.sees_reports:
         raise refuse(config, user, client, "audit", "The audit log is for team leads and managers.")
     team = None if user.is_manager else user.team
-    return audit.entries(config.portal_dir, limit=limit, team=team, event=event or None, username=username or None)
+    found = audit.entries(config.portal_dir, limit=limit, team=team, event=event or None, username=username or None)
+    filters = [f"{k}={v}" for k, v in (("team", team), ("event", event), ("user", username)) if v]
+    audit.record(
+        config.portal_dir,
+        "audit",
+        "ok",
+        user=user,
+        target=" ".join(filters) or "all entries",
+        rows=len(found),
+        client=client,
+    )
+    return found

@@ -20,10 +20,10 @@ from starlette.concurrency import run_in_threadpool
 
 from dagster_project.portal import access, audit
 from dagster_project.portal.access import Refused
-from dagster_project.portal.outcomes import MAX_UPLOAD_BYTES
 from dagster_project.portal.web import (
     client_of,
     config_of,
+    refusals_of,
     start_session,
     stop_session,
     user_of,
@@ -46,7 +46,7 @@ def _user_dict(request: Request) -> dict[str, object]:
 
 @router.post("/login")
 def api_login(request: Request, body: LoginBody) -> JSONResponse:
-    user = access.login(config_of(request), body.username, body.password, client_of(request))
+    user = access.login(config_of(request), refusals_of(request), body.username, body.password, client_of(request))
     start_session(request, user)
     request.state.user = user
     return JSONResponse(_user_dict(request))
@@ -67,7 +67,7 @@ def api_me(request: Request) -> JSONResponse:
 
 @router.get("/lists")
 def api_lists(request: Request) -> JSONResponse:
-    lists = access.visible_lists(config_of(request), user_of(request))
+    lists = access.visible_lists(config_of(request), user_of(request), client_of(request))
     return JSONResponse({"lists": [info.as_dict() for info in lists]}, headers=NO_STORE)
 
 
@@ -102,7 +102,7 @@ async def api_outcomes(request: Request, file: UploadFile | None = File(None)) -
     config, user, client = config_of(request), user_of(request), client_of(request)
     if file is None:
         raise Refused(400, "Send the outcomes CSV as the multipart form field 'file'.")
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    data = await file.read(config.max_upload_bytes + 1)
     result = await run_in_threadpool(
         access.upload_outcomes, config, request.app.state.cache, user, data, file.filename or "upload.csv", client
     )

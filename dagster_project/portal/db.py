@@ -1,7 +1,8 @@
 """The portal's own state: one SQLite file under `settings.portal_dir()`.
 
 Tables: `users` (team, role, scrypt hash), `sessions` (server-side session ids, so sign-out and
-user removal revoke a cookie at once) and `audit` (every sign-in, download, upload and refusal).
+user removal revoke a cookie at once), `audit` (every sign-in, view, download, upload, refusal and
+user change) and `login_attempts` (the sign-in throttle's counters, see `throttle.py`).
 The folder is created 0700 and the file 0600 on first use: it holds password hashes.
 """
 
@@ -52,6 +53,16 @@ create table if not exists audit (
 create index if not exists audit_by_time on audit(at_epoch);
 create index if not exists audit_by_user on audit(username, event, at_epoch);
 create index if not exists audit_by_client on audit(client, event, at_epoch);
+create table if not exists login_attempts (
+    id        integer primary key autoincrement,
+    name_key  text not null,
+    client    text not null,
+    at_epoch  real not null,
+    outcome   text not null check (outcome in ('pending', 'failed', 'ok'))
+);
+create index if not exists login_attempts_by_name on login_attempts(name_key, outcome, at_epoch);
+create index if not exists login_attempts_by_client on login_attempts(client, outcome, at_epoch);
+create index if not exists login_attempts_by_time on login_attempts(at_epoch);
 """
 
 
@@ -84,14 +95,18 @@ def init_db(portal_dir: Path) -> Path:
 
 
 @contextmanager
-def connect(portal_dir: Path) -> Iterator[sqlite3.Connection]:
-    """A short-lived connection: commit on success, roll back on error, always closed."""
+def connect(portal_dir: Path, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    """A short-lived connection: commit on success, roll back on error, always closed.
+
+    `immediate` takes the database's write lock at the start of the transaction (BEGIN IMMEDIATE),
+    so a read-then-write decision (the sign-in throttle) cannot interleave with another one.
+    """
     conn = sqlite3.connect(db_path(portal_dir), timeout=10.0, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("pragma foreign_keys = on")
         conn.execute("pragma busy_timeout = 10000")
-        conn.execute("begin")
+        conn.execute("begin immediate" if immediate else "begin")
         yield conn
         conn.execute("commit")
     except BaseException:

@@ -22,7 +22,10 @@ customer already on the do-not-contact list is not added twice.
 
 Accepted rows become one extract file in the canonical OUTCOMES format of `extracts/spec.py`,
 written atomically to `<inbox>/outcomes/`, which the next nightly run loads. do_not_contact rows
-are also added at once to `<reference>/do_not_contact.csv` so nobody calls them in the meantime.
+are also added at once to `<reference>/do_not_contact.csv` (mode 0640) so nobody calls them in the
+meantime; that file is only read or written when the upload has do_not_contact rows, and a file
+that cannot be read (not UTF-8, broken quoting, wrong header) refuses the upload with
+`DoNotContactFileError` naming the file and line, before anything is written.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ REQUIRED_COLUMNS = ("customer_id", "contacted_at", "outcome")
 OPTIONAL_COLUMNS = ("note", "list_id")
 DNC_NAME = "do_not_contact.csv"
 DNC_COLUMNS = ("customer_id", "added_at", "source", "added_by", "note")
+DNC_MODE = 0o640  # agents' notes: owner and the data team's group only
 
 _TIMESTAMP_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?")
 _EXAMPLE_HEADER = "customer_id,contacted_at,outcome,note,list_id"
@@ -216,11 +220,12 @@ def validate_upload(
     team_lists: TeamLists,
     agent: str,
     now: datetime,
+    max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> tuple[list[OutcomeRow], list[LineError], list[str], int]:
     """(accepted rows, line errors, warnings, data rows in file). Pure: writes nothing."""
     team = team_lists.team
-    if len(data) > MAX_UPLOAD_BYTES:
-        return [], [LineError(1, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it")], [], 0
+    if len(data) > max_bytes:
+        return [], [LineError(1, f"the file is larger than {max_bytes / 2**20:g} MB; split it")], [], 0
     text, error = _decode(data)
     if error is not None or text is None:
         return [], [error or LineError(1, "unreadable")], [], 0
@@ -373,6 +378,7 @@ def _fsync_dir(path: Path) -> None:
 def _write_durably(path: Path, data: bytes, mode: int = 0o640) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        os.fchmod(fd, mode)  # exactly `mode`, whatever the umask or an older file said
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -439,23 +445,42 @@ def _dnc_lock(reference_dir: Path) -> Iterator[None]:
 
 
 class DoNotContactFileError(RuntimeError):
-    pass
+    """The do-not-contact file cannot be read or updated; the message names the file, line and fix."""
 
 
 def _existing_dnc(path: Path) -> tuple[bytes, set[str]]:
-    if not path.exists():
+    """The file's bytes and the customer ids on it. Raises DoNotContactFileError, never anything else."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
         return b"", set()
-    data = path.read_bytes()
-    text = data.decode("utf-8-sig")
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    except OSError as exc:
+        raise DoNotContactFileError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DoNotContactFileError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{data[exc.start : exc.start + 1].hex()}); "
+            "it was probably saved by Excel in a local encoding: open it and Save As "
+            "'CSV UTF-8 (Comma delimited) (*.csv)'"
+        ) from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise DoNotContactFileError(
+            f"{path}: line {reader.line_num} cannot be read as CSV ({exc}); fix the quoting by hand"
+        ) from exc
     if not rows:
         return b"", set()
-    header = [h.strip().lower() for h in rows[0]]
+    header = [h.strip().lower() for h in rows[0][1]]
     if tuple(header) != DNC_COLUMNS:
         raise DoNotContactFileError(
-            f"{path}: header is {','.join(rows[0])!r}, expected {','.join(DNC_COLUMNS)}; fix the file by hand"
+            f"{path}: line 1: header is {','.join(rows[0][1])!r}, expected {','.join(DNC_COLUMNS)}; "
+            "fix the file by hand"
         )
-    return data, {unneutralise(r[0].strip()) for r in rows[1:] if r}
+    return data, {unneutralise(row[0].strip()) for _, row in rows[1:] if row}
 
 
 def check_do_not_contact_file(reference_dir: Path) -> None:
@@ -491,7 +516,7 @@ def append_do_not_contact(reference_dir: Path, rows: list[OutcomeRow], added_by:
             return 0
         prefix = existing if not existing or existing.endswith((b"\n", b"\r")) else existing + b"\n"
         temp = reference_dir / f".{DNC_NAME}.{os.getpid()}.part"
-        _write_durably(temp, prefix + buffer.getvalue().encode("utf-8"), 0o644)
+        _write_durably(temp, prefix + buffer.getvalue().encode("utf-8"), DNC_MODE)
         os.replace(temp, path)
         _fsync_dir(reference_dir)
     return added
@@ -505,14 +530,16 @@ def process_upload(
     inbox_dir: Path,
     reference_dir: Path,
     now: datetime | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> UploadResult:
     """Validate, then write do-not-contact additions and the outcome extract for accepted rows."""
     now = now or datetime.now()
-    accepted, errors, warnings, total = validate_upload(data, team_lists, agent, now)
+    accepted, errors, warnings, total = validate_upload(data, team_lists, agent, now, max_bytes)
     result = UploadResult(status="rejected", rows_in_file=total, errors=errors, warnings=warnings)
     if not accepted:
         return result
-    check_do_not_contact_file(reference_dir)
+    if any(r.outcome == "do_not_contact" for r in accepted):  # otherwise the file is not touched
+        check_do_not_contact_file(reference_dir)
     result.do_not_contact_added = append_do_not_contact(reference_dir, accepted, agent, now)
     result.extract_file = write_outcomes_extract(inbox_dir, team_lists.team, accepted, now)
     result.accepted = accepted

@@ -16,8 +16,8 @@ from dagster_project.extracts.spec import OUTCOME_VALUES
 from dagster_project.portal import access, audit
 from dagster_project.portal.access import Refused
 from dagster_project.portal.audit import EVENTS
+from dagster_project.portal.config import PortalConfig
 from dagster_project.portal.outcomes import (
-    MAX_UPLOAD_BYTES,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
 )
@@ -27,6 +27,7 @@ from dagster_project.portal.web import (
     client_of,
     config_of,
     csrf_ok,
+    refusals_of,
     start_session,
     stop_session,
     user_of,
@@ -76,7 +77,9 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 def login_form(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
     try:
-        user = access.login(config_of(request), username[:200], password[:2048], client_of(request))
+        user = access.login(
+            config_of(request), refusals_of(request), username[:200], password[:2048], client_of(request)
+        )
     except Refused as refused:
         return render(request, "login.html", {"error": refused.message, "username": username[:64]}, refused.status)
     start_session(request, user)
@@ -104,7 +107,7 @@ def home(request: Request) -> Response:
 @router.get("/lists")
 def lists_page(request: Request) -> Response:
     user = user_of(request)
-    lists = access.visible_lists(config_of(request), user)
+    lists = access.visible_lists(config_of(request), user, client_of(request))
     return render(request, "lists.html", {"lists": lists})
 
 
@@ -140,12 +143,12 @@ def list_other(request: Request, rest: str) -> Response:
     )
 
 
-def _upload_context() -> dict[str, object]:
+def _upload_context(config: PortalConfig) -> dict[str, object]:
     return {
         "required": REQUIRED_COLUMNS,
         "optional": OPTIONAL_COLUMNS,
         "outcomes": OUTCOME_VALUES,
-        "max_mb": MAX_UPLOAD_BYTES // (1024 * 1024),
+        "max_mb": f"{config.max_upload_bytes / 2**20:g}",
     }
 
 
@@ -156,7 +159,7 @@ def upload_page(request: Request) -> Response:
         raise access.refuse(
             config_of(request), user, client_of(request), "upload", "Only a team's agents and lead upload outcomes."
         )
-    return render(request, "upload.html", _upload_context())
+    return render(request, "upload.html", _upload_context(config_of(request)))
 
 
 @router.post("/outcomes")
@@ -169,13 +172,17 @@ async def upload_form(
     if not csrf_ok(request, csrf):
         raise access.refuse(config, user, client, "upload", "The form expired; reload the page and upload again.")
     if file is None or not file.filename:
-        return render(request, "upload.html", {**_upload_context(), "form_error": "Choose a CSV file first."}, 400)
-    data = await file.read(MAX_UPLOAD_BYTES + 1)
+        return render(
+            request, "upload.html", {**_upload_context(config), "form_error": "Choose a CSV file first."}, 400
+        )
+    data = await file.read(config.max_upload_bytes + 1)
     result = await run_in_threadpool(
         access.upload_outcomes, config, request.app.state.cache, user, data, file.filename, client
     )
     status = 422 if result.status == "rejected" else 200
-    return render(request, "upload.html", {**_upload_context(), "result": result, "filename": file.filename}, status)
+    return render(
+        request, "upload.html", {**_upload_context(config), "result": result, "filename": file.filename}, status
+    )
 
 
 @router.get("/report")

@@ -2,6 +2,10 @@
 
 The database (`settings.published_path()`) is opened read-only for each request and closed at
 once, so the portal never holds a lock that would stop the nightly publish from replacing it.
+
+`crm-warehouse publish` (defs/ops/publish.py) copies the marts into the published file's default
+schema `main`, so the mart is read from there; a file laid out like the warehouse (the mart in a
+schema `marts`, as older files were) is read from that schema instead.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import duckdb
 
 log = logging.getLogger(__name__)
 
-TABLE = "marts.retention_effectiveness"
+TABLE = "retention_effectiveness"
+SCHEMAS = ("main", "marts")  # where to look, in this order
 COLUMNS = (
     "list_date",
     "team",
@@ -55,19 +60,19 @@ def load_report(published_path: Path, team: str | None) -> Report:
         # name `marts` would otherwise be ambiguous with the schema `marts`.
         catalog_row = conn.execute("select current_database()").fetchone()
         catalog = str(catalog_row[0]) if catalog_row else ""
-        # `crm-warehouse publish` copies the marts into the file's `main` schema; a file laid out
-        # like the warehouse has them in schema `marts`. Either works.
-        found = conn.execute(
-            "select table_schema from information_schema.tables"
-            " where table_catalog = ? and table_schema in ('main', 'marts') and table_name = 'retention_effectiveness'"
-            " order by table_schema = 'main' desc limit 1",
-            [catalog],
-        ).fetchall()
-        if not found:
+        found = {
+            str(r[0])
+            for r in conn.execute(
+                "select table_schema from information_schema.tables"
+                " where table_catalog = ? and table_name = ? and table_schema in (?, ?)",
+                [catalog, TABLE, *SCHEMAS],
+            ).fetchall()
+        }
+        schema = next((s for s in SCHEMAS if s in found), None)
+        if schema is None:
             return Report("missing", "No report yet: the effectiveness mart has not been built.")
         quoted = '"' + catalog.replace('"', '""') + '"'
-        schema = str(found[0][0])
-        sql = f"select {', '.join(COLUMNS)} from {quoted}.{schema}.retention_effectiveness"
+        sql = f"select {', '.join(COLUMNS)} from {quoted}.{schema}.{TABLE}"
         params: list[object] = []
         if team is not None:
             sql += " where team = ?"

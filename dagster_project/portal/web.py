@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from dagster_project.portal.access import Refused
+from dagster_project.portal.audit import RefusalLimiter
 from dagster_project.portal.config import PortalConfig
 from dagster_project.portal.users import User, create_session, end_session
 
@@ -19,7 +20,12 @@ HERE = Path(__file__).parent
 
 
 def client_of(request: Request) -> str | None:
+    """The peer address; a proxy's X-Forwarded-For only counts with `serve --trust-proxy`."""
     return request.client.host if request.client else None
+
+
+def refusals_of(request: Request) -> RefusalLimiter:
+    return request.app.state.refusals
 
 
 def config_of(request: Request) -> PortalConfig:

@@ -285,7 +285,7 @@ def top_reasons(
             values = columns[feature][chosen]
             highs = above[chosen, position]
             texts = []
-            for value, high in zip(values.tolist(), highs.tolist()):
+            for value, high in zip(values.tolist(), highs.tolist(), strict=True):
                 key = (position, value, high)
                 text = memo.get(key)
                 if text is None:

@@ -39,7 +39,7 @@ def test_no_dbt_test_reads_models_of_two_layers():
     manifest = json.loads(ensure_manifest().read_text())
     layer = _layers(manifest)
     spanning = []
-    for uid, node in manifest["nodes"].items():
+    for _uid, node in manifest["nodes"].items():
         if node["resource_type"] != "test":
             continue
         parents = [p for p in node["depends_on"]["nodes"] if p in layer]

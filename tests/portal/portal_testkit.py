@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import os
+import select
+import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -18,9 +20,15 @@ import httpx
 import pytest
 
 from dagster_project.exports.lists import TeamList, write_target_lists
+from dagster_project.portal.db import DB_NAME, ensure_private_dir
 from dagster_project.portal.users import add_user
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# scrypt at N=2^12 instead of the production 2^17 (settings.portal_scrypt_log2_n): a sign-in costs
+# milliseconds, not half a second. test_portal_signin.py and the hash tests of test_users_cli.py
+# run at the production cost on purpose.
+TEST_SCRYPT = {"CRM_PORTAL_SCRYPT_LOG2_N": "12"}
 
 # username -> (team, role, password)
 USERS: dict[str, tuple[str | None, str, str]] = {
@@ -106,6 +114,7 @@ def make_portal_env(root: Path) -> PortalEnv:
         "CRM_EXPORTS_DIR": str(root / "exports"),
         "CRM_INBOX": str(root / "inbox"),
         "CRM_REFERENCE_DIR": str(root / "reference"),
+        **TEST_SCRYPT,
     }
     today = date.today()
     portal = PortalEnv(root=root, env=env, old_date=today - timedelta(days=3), new_date=today - timedelta(days=1))
@@ -126,9 +135,23 @@ def make_portal_env(root: Path) -> PortalEnv:
         )
         for entry in manifest.teams:
             portal.lists[(entry.team, day)] = entry
-    for username, (team, role, password) in USERS.items():
-        add_user(portal.portal_dir, username, team, role, password)
+    ensure_private_dir(portal.portal_dir)
+    shutil.copyfile(users_db(root.parent), portal.portal_dir / DB_NAME)
     return portal
+
+
+def users_db(base: Path) -> Path:
+    """A portal database holding `USERS` (hashed at the test cost), made once per test session
+    with the real `add_user`; the modules copy it."""
+    template = base / "users-template"
+    path = template / DB_NAME
+    if not path.exists():
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in TEST_SCRYPT.items():
+                mp.setenv(name, value)
+            for username, (team, role, password) in USERS.items():
+                add_user(template, username, team, role, password)
+    return path
 
 
 def free_port() -> int:
@@ -149,14 +172,31 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(portal: PortalEnv) -> LiveServer:
+def start_server(portal: PortalEnv, *options: str, env_changes: Mapping[str, str | None] | None = None) -> LiveServer:
+    """`crm-warehouse serve` on a free port, with extra command-line `options`; `env_changes` sets
+    (or, with None, removes) environment variables of the server on top of `portal.env`."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(portal.env)
+    for name, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     log_path = portal.root / f"serve-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dagster_project.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "dagster_project.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *options,
+            ],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log_file,
@@ -178,6 +218,7 @@ def start_server(portal: PortalEnv) -> LiveServer:
 
 
 def stop_server(server: LiveServer) -> None:
+    """SIGTERM: uvicorn shuts down gracefully (the app's shutdown hook runs)."""
     server.process.terminate()
     try:
         server.process.wait(timeout=15)
@@ -186,13 +227,28 @@ def stop_server(server: LiveServer) -> None:
         server.process.wait(timeout=5)
 
 
+# (server url, user name) -> cookies of a session opened by an earlier `sign_in`
+_SESSIONS: dict[tuple[str, str], httpx.Cookies] = {}
+
+
 @contextmanager
 def sign_in(server: LiveServer, username: str) -> Iterator[httpx.Client]:
-    """An HTTP client signed in through POST /api/login, closed afterwards."""
+    """An HTTP client signed in through POST /api/login, closed afterwards.
+
+    Like a browser, it keeps the session between uses: a sign-in costs a deliberately slow scrypt
+    hash, so a session that still answers GET /api/me is reused; an ended one means a new sign-in.
+    """
+    key = (server.url, username)
     with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as client:
-        response = client.post("/api/login", json={"username": username, "password": USERS[username][2]})
-        assert response.status_code == 200, response.text
+        if key in _SESSIONS:
+            client.cookies.update(_SESSIONS.pop(key))
+            if client.get("/api/me").status_code != 200:
+                client.cookies.clear()
+        if not client.cookies:
+            response = client.post("/api/login", json={"username": username, "password": USERS[username][2]})
+            assert response.status_code == 200, response.text
         yield client
+        _SESSIONS[key] = httpx.Cookies(client.cookies)
 
 
 def raw_get(server: LiveServer, path: str, cookie: str | None) -> tuple[int, bytes]:
@@ -211,3 +267,73 @@ def raw_get(server: LiveServer, path: str, cookie: str | None) -> tuple[int, byt
 
 def cookie_header(client: httpx.Client) -> str:
     return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+
+
+def login(
+    server: LiveServer,
+    username: str,
+    password: str,
+    *,
+    source: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One POST /api/login sent from the local address `source` (any 127.x.y.z works on Linux).
+
+    The session cookie of a successful sign-in is not kept: each call is a fresh visitor.
+    """
+    if source not in _CLIENTS:  # making an httpx client costs ~60 ms; one per address is reused
+        _CLIENTS[source] = httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=60)
+    response = _CLIENTS[source].post(
+        f"{server.url}/api/login",
+        json={"username": username, "password": password},
+        headers=headers or {},
+    )
+    _CLIENTS[source].cookies.clear()
+    return response
+
+
+_CLIENTS: dict[str, httpx.Client] = {}
+
+
+def send_chunked(
+    server: LiveServer,
+    path: str,
+    total: int,
+    *,
+    cookie: str | None = None,
+    content_type: str = "application/json",
+    prefix: bytes = b"",
+    chunk_size: int = 64 * 1024,
+) -> tuple[int, int]:
+    """POST `prefix` and then up to `total` bytes as a chunked body (no Content-Length), stopping
+    as soon as the server answers. Returns (HTTP status, bytes of body sent)."""
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    try:
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {server.host}:{server.port}",
+            "Transfer-Encoding: chunked",
+            f"Content-Type: {content_type}",
+        ]
+        if cookie:
+            head.append(f"Cookie: {cookie}")
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        chunk = f"{chunk_size:x}\r\n".encode() + b"a" * chunk_size + b"\r\n"
+        if prefix:
+            sock.sendall(f"{len(prefix):x}\r\n".encode() + prefix + b"\r\n")
+        sent = len(prefix)
+        try:
+            while sent < total:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the server has answered: stop sending
+                sock.sendall(chunk)
+                sent += chunk_size
+            else:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed; its answer is read below
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, sent
+    finally:
+        sock.close()

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from portal_testkit import USERS, LiveServer, PortalEnv, cookie_header, raw_get, sign_in
+from portal_testkit import (
+    USERS,
+    LiveServer,
+    PortalEnv,
+    cookie_header,
+    login,
+    raw_get,
+    send_chunked,
+    sign_in,
+)
 
 from dagster_project.portal import audit
+from dagster_project.portal.db import db_path
 
 API_ROUTES = [
     ("GET", "/api/me"),
@@ -162,34 +172,92 @@ def test_agent_list_page_shows_phones_and_inert_names(server: LiveServer, portal
 
 
 def test_login_failure_is_generic_and_audited(server: LiveServer, portal_env: PortalEnv) -> None:
-    wrong = httpx.post(
-        f"{server.url}/api/login", json={"username": "alice", "password": "not-her-password"}, timeout=30
-    )
-    unknown = httpx.post(f"{server.url}/api/login", json={"username": "nobody", "password": "whatever-123"}, timeout=30)
+    # From an address of its own: failures with unknown names are logged one by one only up to a
+    # limit per address and minute, and the tests before sent plenty from 127.0.0.1.
+    wrong = login(server, "alice", "not-her-password", source="127.0.0.30")
+    unknown = login(server, "nobody", "whatever-123", source="127.0.0.30")
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json() == {"detail": "Unknown user name or wrong password."}
     assert "set-cookie" not in wrong.headers
     failed = audit.entries(portal_env.portal_dir, event="login", outcome="failed")
-    assert {"alice", "nobody"} <= {e.username for e in failed}
+    assert {"alice", "(unknown user)"} <= {e.username for e in failed}
+    assert "nobody" not in {e.username for e in audit.entries(portal_env.portal_dir, limit=5000)}
     assert next(e for e in failed if e.username == "alice").team == "north"
+
+
+def test_a_password_typed_into_the_user_name_box_is_not_logged(server: LiveServer, portal_env: PortalEnv) -> None:
+    # Looks like a user name (lower-case letters, digits, '-'), but is nobody's: it was a password.
+    response = login(server, "blue-horse-77", "", source="127.0.0.31")
+    assert response.status_code == 401
+    latest = audit.entries(portal_env.portal_dir, event="login", outcome="failed")[0]
+    assert (latest.username, latest.client) == ("(unknown user)", "127.0.0.31")
+    assert b"blue-horse-77" not in db_path(portal_env.portal_dir).read_bytes()
+
+
+def test_x_forwarded_for_is_ignored_without_trust_proxy(server: LiveServer, portal_env: PortalEnv) -> None:
+    """Any local process could claim any address; only `serve --trust-proxy` makes the header count."""
+    response = login(server, "alice", "wrong-password-x", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == 401
+    entry = audit.entries(portal_env.portal_dir, event="login", username="alice", outcome="failed")[0]
+    assert entry.client == "127.0.0.1"
 
 
 def test_repeated_failures_lock_the_user_name(server: LiveServer, portal_env: PortalEnv) -> None:
     for _ in range(5):
-        response = httpx.post(
-            f"{server.url}/api/login", json={"username": "locky", "password": "guess-guess-1"}, timeout=30
-        )
+        response = login(server, "locky", "guess-guess-1", source="127.0.0.40")
         assert response.status_code == 401
-    correct = httpx.post(
-        f"{server.url}/api/login", json={"username": "locky", "password": USERS["locky"][2]}, timeout=30
-    )
+    correct = login(server, "locky", USERS["locky"][2], source="127.0.0.40")
     assert correct.status_code == 429
-    assert "Too many failed sign-ins" in correct.json()["detail"]
+    assert "Too many failed sign-ins. Try again in 1 minute" in correct.json()["detail"]
     assert "set-cookie" not in correct.headers
     assert audit.entries(portal_env.portal_dir, event="login", username="locky", outcome="refused")
     # Other users are not affected.
     with sign_in(server, "nora") as client:
         assert client.get("/api/me").json() == {"username": "nora", "team": "north", "role": "lead"}
+
+
+SECRET = "Tr0ub4dor-and-3-more-words-"
+
+
+@pytest.mark.parametrize(
+    ("source", "body", "field"),
+    [
+        # Each from its own local address: refusals without a session are logged one by one only
+        # up to a limit per address and minute.
+        ("127.0.0.51", {"username": "alice", "password": SECRET * 100}, "body.password: string_too_long"),
+        ("127.0.0.52", {"username": SECRET * 10, "password": "x"}, "body.username: string_too_long"),
+        ("127.0.0.53", {"username": "alice", "password": ["not", SECRET]}, "body.password: string_type"),
+        ("127.0.0.54", {"user": "alice", "pass": SECRET}, "body.username: missing"),
+    ],
+)
+def test_malformed_sign_ins_are_refused_without_echoing_them(
+    server: LiveServer, portal_env: PortalEnv, source: str, body: dict[str, object], field: str
+) -> None:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30) as client:
+        response = client.post(f"{server.url}/api/login", json=body)
+    assert response.status_code == 422
+    assert response.json() == {"detail": "The request is malformed; nothing was done."}
+    assert "Tr0ub4dor" not in response.text
+    entry = audit.entries(portal_env.portal_dir, event="refused", outcome="refused")[0]
+    assert entry.target == "POST /api/login" and field in (entry.detail or "")
+    assert b"Tr0ub4dor" not in db_path(portal_env.portal_dir).read_bytes()
+
+
+def test_broken_json_is_refused_without_echoing_it(server: LiveServer, portal_env: PortalEnv) -> None:
+    raw = b'{"username": "alice", "password": "' + SECRET.encode() + b'"'  # no closing brace
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.49"), timeout=30) as client:
+        response = client.post(f"{server.url}/api/login", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "Tr0ub4dor" not in response.text
+    entry = audit.entries(portal_env.portal_dir, event="refused", outcome="refused")[0]
+    assert "json_invalid" in (entry.detail or "")
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_streaming(server: LiveServer) -> None:
+    """64 KB for every route; the server answers 413 long before 50 MB of chunks have been sent."""
+    status, sent = send_chunked(server, "/api/login", total=50 * 2**20)
+    assert status == 413
+    assert sent < 16 * 2**20, f"the server read {sent >> 20} MB before refusing"
 
 
 def test_session_cookie_flags(server: LiveServer) -> None:
@@ -257,3 +325,26 @@ def test_security_headers(server: LiveServer) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "script-src" not in response.headers["content-security-policy"]
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_list_report_and_audit_views_are_audited(server: LiveServer, portal_env: PortalEnv) -> None:
+    with sign_in(server, "alice") as client:
+        assert client.get("/api/lists").status_code == 200
+        assert client.get("/lists").status_code == 200
+    seen = audit.entries(portal_env.portal_dir, event="list", username="alice")
+    assert len(seen) >= 2
+    assert all(e.outcome == "ok" and e.target == "team north" and e.rows == 2 and e.team == "north" for e in seen)
+    assert all(e.client == "127.0.0.1" for e in seen)
+
+    with sign_in(server, "mia") as client:
+        assert client.get("/api/lists").status_code == 200
+        assert client.get("/api/report", params={"team": "south"}).status_code == 200
+        assert client.get("/report").status_code == 200
+        assert client.get("/api/audit", params={"event": "login", "limit": 3}).status_code == 200
+        assert client.get("/audit").status_code == 200
+    assert audit.entries(portal_env.portal_dir, event="list", username="mia")[0].target == "all teams"
+    reports = audit.entries(portal_env.portal_dir, event="report", username="mia")
+    assert [e.target for e in reports[:2]] == ["all teams", "team south"]
+    views = audit.entries(portal_env.portal_dir, event="audit", username="mia")
+    assert [e.target for e in views[:2]] == ["all entries", "event=login"]
+    assert views[1].rows == 3

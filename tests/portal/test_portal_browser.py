@@ -19,6 +19,7 @@ from dagster_project.portal import audit
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+pytestmark = pytest.mark.browser  # the marker pyproject.toml declares, so `-m browser` selects these
 
 
 @pytest.fixture(scope="module")

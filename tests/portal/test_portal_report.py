@@ -3,25 +3,51 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
-from portal_testkit import LiveServer, PortalEnv, sign_in
+import yaml
+from portal_testkit import PROJECT_ROOT, LiveServer, PortalEnv, sign_in
 
+from dagster_project.defs.ops.publish import publish_marts, published_info
 from dagster_project.portal import audit
+from dagster_project.portal.report import COLUMNS, TABLE
 
-CREATE = """
-create table {catalog}.marts.retention_effectiveness (
-    list_date date, team varchar, agent varchar, listed integer, contacted integer, reached integer,
-    self_reported_retained integer, churn_rate_contacted double, churn_rate_control double,
-    uplift double, uplift_ci_low double, uplift_ci_high double
+MART_SPEC = PROJECT_ROOT / "dbt" / "models" / "marts" / "retention" / "_retention__models.yml"
+
+
+def mart_contract() -> dict[str, str]:
+    """Column -> data type of the retention_effectiveness mart, from its enforced dbt contract."""
+    spec = yaml.safe_load(MART_SPEC.read_text())
+    model = next(m for m in spec["models"] if m["name"] == TABLE)
+    assert model["config"]["contract"]["enforced"] is True
+    return {c["name"]: c["data_type"] for c in model["columns"]}
+
+
+# The test mart has every column of the real one, so the report is read from the same shape.
+CREATE = (
+    "create table {schema}.retention_effectiveness ("
+    + ", ".join(f"{name} {data_type}" for name, data_type in mart_contract().items())
+    + ")"
 )
-"""
+INSERT = (
+    f"insert into {{schema}}.retention_effectiveness ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})"
+)
 ROWS = [
     (date(2024, 5, 2), "north", "alice", 40, 31, 25, 12, 0.10, 0.18, 0.08, 0.01, 0.15),
     (date(2024, 5, 2), "north", "nora", 10, 9, 8, 5, 0.125, 0.18, 0.055, -0.02, 0.13),
     (date(2024, 5, 2), "south", "sam", 20, 15, 11, 6, 0.20, 0.22, 0.02, -0.05, 0.09),
     (date(2024, 5, 1), "south", "sam", 18, 12, 9, 4, 0.21, 0.20, -0.01, -0.08, 0.06),
 ]
+
+
+def test_the_report_reads_columns_the_marts_contract_has_with_the_types_it_expects() -> None:
+    contract = mart_contract()
+    assert set(COLUMNS) <= set(contract), set(COLUMNS) - set(contract)
+    expected = {"list_date": "date", "team": "varchar", "agent": "varchar"}
+    expected |= dict.fromkeys(("listed", "contacted", "reached", "self_reported_retained"), "integer")
+    expected |= dict.fromkeys(COLUMNS[7:], "double")  # rates, uplift and its interval: fractions
+    assert {name: contract[name] for name in COLUMNS} == expected
 
 
 def report(server: LiveServer, user: str, **params: str) -> tuple[int, dict]:
@@ -36,8 +62,21 @@ def page(server: LiveServer, user: str, query: str = "") -> tuple[int, str]:
     return response.status_code, response.text
 
 
+def build_warehouse(path: Path, rows: list[tuple[object, ...]] | None) -> Path:
+    """A warehouse with schema `marts`; the effectiveness mart only when `rows` is given."""
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema marts")
+        conn.execute("create table marts.customer_rfm (customer_id varchar)")
+        if rows is not None:
+            conn.execute(CREATE.format(schema="marts"))
+            conn.executemany(INSERT.format(schema="marts"), rows)
+    return path
+
+
 def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
     path = portal_env.published_path
+    warehouse = portal_env.root / "warehouse.duckdb"
 
     # 1. Nothing published yet: a friendly message, not an error.
     assert not path.exists()
@@ -46,21 +85,16 @@ def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
     status, html = page(server, "nora")
     assert status == 200 and "No report yet" in html
 
-    # 2. The database exists but the mart has not been built.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("create schema marts")
+    # 2. Published (by the real `publish_marts`), but the effectiveness mart has not been built.
+    publish_marts(build_warehouse(warehouse, None), path, run_id="test-1")
     status, body = report(server, "mia")
     assert status == 200 and body["status"] == "missing"
     assert "effectiveness mart has not been built" in body["message"]
 
-    # 3. The mart is there.
-    with duckdb.connect(str(path)) as conn:
-        # The file is marts.duckdb: its catalog "marts" must be named to tell it from the schema.
-        conn.execute(CREATE.format(catalog=path.stem))
-        conn.executemany(
-            f"insert into {path.stem}.marts.retention_effectiveness values (?,?,?,?,?,?,?,?,?,?,?,?)", ROWS
-        )
+    # 3. The mart is there, in the published file's `main` schema, as `crm-warehouse publish` puts it.
+    publish_marts(build_warehouse(warehouse, ROWS), path, run_id="test-2")
+    info = published_info(path)
+    assert info is not None and info.tables["retention_effectiveness"] == 4
 
     status, body = report(server, "nora")  # north lead: own team only
     assert status == 200 and body["status"] == "ok" and body["team"] == "north"
@@ -96,10 +130,20 @@ def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
     assert status == 403
     assert page(server, "alice")[0] == 403
 
-    # 4. The portal opened the file read-only and closed it: a writer can take it right away.
-    with duckdb.connect(str(path)) as conn:
-        conn.execute(f"delete from {path.stem}.marts.retention_effectiveness where team = 'south'")
+    # 4. The file is opened per request and closed: the next publish is visible at once.
+    publish_marts(build_warehouse(warehouse, [r for r in ROWS if r[1] != "south"]), path, run_id="test-3")
     status, body = report(server, "mia", team="south")
     assert status == 200 and body["rows"] == []
     status, html = page(server, "mia", "?team=south")
     assert "No report rows for this team yet" in html
+
+    # 5. A file laid out like the warehouse (mart in schema `marts`, as older publishes did) works too.
+    path.unlink()
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema marts")
+        # The file is marts.duckdb: its catalog "marts" must be named to tell it from the schema.
+        conn.execute(CREATE.format(schema=f"{path.stem}.marts"))
+        conn.executemany(INSERT.format(schema=f"{path.stem}.marts"), ROWS)
+    status, body = report(server, "sue")
+    assert status == 200 and body["status"] == "ok"
+    assert [r["agent"] for r in body["rows"]] == ["sam", "sam"]

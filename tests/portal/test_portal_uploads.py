@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import re
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
-from portal_testkit import LiveServer, PortalEnv, sign_in
+from portal_testkit import LiveServer, PortalEnv, cookie_header, send_chunked, sign_in, start_server, stop_server
 
 from dagster_project.extracts.spec import OUTCOMES
 from dagster_project.portal import audit
@@ -82,6 +84,7 @@ def test_correct_upload_writes_canonical_extract_and_do_not_contact(server: Live
         ("N000005", "alice", "asked us to stop, twice")
     ]
     assert north_new in dnc[0]["source"]
+    assert stat.S_IMODE(dnc_path.stat().st_mode) == 0o640  # agents' notes: not world-readable
 
     # Uploading the same file again: a second extract, but no second do-not-contact entry.
     status, again = upload(server, "alice", body)
@@ -252,5 +255,92 @@ def test_oversized_uploads_are_refused_before_reading(server: LiveServer, portal
     big = b"customer_id,contacted_at,outcome\n" + b"N000004,2024-01-01,retained\n" * 250_000  # about 7 MB
     status, result = upload(server, "alice", big)
     assert status == 413
-    assert "larger than" in result["detail"]
+    assert result["detail"] == "The request is larger than 5 MB; nothing was saved."
     assert set(extracts(portal_env)) == before
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit(server: LiveServer, portal_env: PortalEnv) -> None:
+    """No Content-Length: the body is counted as it streams and refused just past 5 MB, not buffered."""
+    before = set(extracts(portal_env))
+    with sign_in(server, "alice") as client:
+        cookie = cookie_header(client)
+    status, sent = send_chunked(
+        server,
+        "/api/outcomes",
+        total=200 * 2**20,
+        cookie=cookie,
+        content_type="multipart/form-data; boundary=xyz",
+        prefix=b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\ncustomer_id,contacted_at,outcome\n",
+    )
+    assert status == 413
+    assert sent < 24 * 2**20, f"the server read {sent >> 20} MB before refusing"
+    assert set(extracts(portal_env)) == before
+    with sign_in(server, "alice") as client:  # the server is fine and the session still works
+        assert client.get("/api/me").status_code == 200
+
+
+def dnc_upload(portal_env: PortalEnv, outcome: str) -> bytes:
+    return f"customer_id,contacted_at,outcome\nN000004,{portal_env.new_date.isoformat()},{outcome}\n".encode()
+
+
+@pytest.fixture
+def gbk_do_not_contact(portal_env: PortalEnv) -> Iterator[bytes]:
+    """do_not_contact.csv as Chinese Excel saves it (GBK), restored afterwards."""
+    path = portal_env.reference_dir / "do_not_contact.csv"
+    saved = path.read_bytes() if path.exists() else None
+    text = "customer_id,added_at,source,added_by,note\r\nN000009,2024-01-01 00:00:00,投诉,ops,客户要求不要再打\r\n"
+    data = text.encode("gbk")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    yield data
+    if saved is None:
+        path.unlink()
+    else:
+        path.write_bytes(saved)
+
+
+def test_a_non_utf8_do_not_contact_file_refuses_the_upload_clearly_and_is_audited(
+    server: LiveServer, portal_env: PortalEnv, gbk_do_not_contact: bytes
+) -> None:
+    path = portal_env.reference_dir / "do_not_contact.csv"
+    before = set(extracts(portal_env))
+    status, result = upload(server, "alice", dnc_upload(portal_env, "do_not_contact"), name="gbk-day.csv")
+    assert status == 500
+    assert result["detail"].startswith("The do-not-contact file cannot be updated; nothing was saved.")
+    assert set(extracts(portal_env)) == before
+    assert path.read_bytes() == gbk_do_not_contact  # untouched
+    entry = audit.entries(portal_env.portal_dir, event="upload", username="alice")[0]
+    assert (entry.outcome, entry.target) == ("failed", "gbk-day.csv")
+    assert f"{path}: line 2 is not UTF-8 text" in (entry.detail or "")
+    assert "CSV UTF-8" in (entry.detail or "")
+
+
+def test_an_upload_without_do_not_contact_rows_does_not_touch_that_file(
+    server: LiveServer, portal_env: PortalEnv, gbk_do_not_contact: bytes
+) -> None:
+    path = portal_env.reference_dir / "do_not_contact.csv"
+    status, result = upload(server, "alice", dnc_upload(portal_env, "declined"))
+    assert status == 200, result
+    assert result["status"] == "accepted" and result["do_not_contact_added"] == 0
+    assert path.read_bytes() == gbk_do_not_contact
+
+
+def test_the_upload_limit_is_set_with_serve_max_upload_mb(portal_env: PortalEnv) -> None:
+    """`serve --max-upload-mb 1 --max-body-kb 8`: the smaller limits hold, the rest still works."""
+    small = start_server(portal_env, "--max-upload-mb", "1", "--max-body-kb", "8")
+    try:
+        before = set(extracts(portal_env))
+        line = f"N000004,{portal_env.new_date.isoformat()},retained\n".encode()
+        over = b"customer_id,contacted_at,outcome\n" + line * (1_200_000 // len(line))  # about 1.2 MB
+        status, result = upload(small, "alice", over)
+        assert status == 413 and result["detail"] == "The request is larger than 1 MB; nothing was saved."
+        assert set(extracts(portal_env)) == before
+        with sign_in(small, "alice") as client:
+            assert "1 MB" in client.get("/outcomes").text  # the upload page states the limit
+            too_long = client.post("/api/logout", content=b"x" * 9 * 1024)
+            assert too_long.status_code == 413
+        status, result = upload(small, "alice", b"customer_id,contacted_at,outcome\n" + line)
+        assert status == 200 and result["accepted"] == 1
+    finally:
+        stop_server(small)
