@@ -33,6 +33,8 @@ COLUMNS = (
     "uplift",
     "uplift_ci_low",
     "uplift_ci_high",
+    "window_end_date",
+    "is_window_complete",
 )
 MAX_ROWS = 5000
 

@@ -34,10 +34,12 @@ INSERT = (
     f"insert into {{schema}}.retention_effectiveness ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})"
 )
 ROWS = [
-    (date(2024, 5, 2), "north", "alice", 40, 31, 25, 12, 0.10, 0.18, 0.08, 0.01, 0.15),
-    (date(2024, 5, 2), "north", "nora", 10, 9, 8, 5, 0.125, 0.18, 0.055, -0.02, 0.13),
-    (date(2024, 5, 2), "south", "sam", 20, 15, 11, 6, 0.20, 0.22, 0.02, -0.05, 0.09),
-    (date(2024, 5, 1), "south", "sam", 18, 12, 9, 4, 0.21, 0.20, -0.01, -0.08, 0.06),
+    (date(2024, 5, 2), "north", "alice", 40, 31, 25, 12, 0.10, 0.18, 0.08, 0.01, 0.15, date(2024, 7, 31), True),
+    (date(2024, 5, 2), "north", "nora", 10, 9, 8, 5, 0.125, 0.18, 0.055, -0.02, 0.13, date(2024, 7, 31), True),
+    (date(2024, 5, 2), "south", "sam", 20, 15, 11, 6, 0.20, 0.22, 0.02, -0.05, 0.09, date(2024, 7, 31), True),
+    (date(2024, 5, 1), "south", "sam", 18, 12, 9, 4, 0.21, 0.20, -0.01, -0.08, 0.06, date(2024, 7, 30), True),
+    # A list whose churn window is still open: no churn figures yet, and the page says until when.
+    (date(2024, 8, 1), "south", "sam", 22, 3, 2, 1, None, None, None, None, None, date(2024, 10, 30), False),
 ]
 
 
@@ -46,7 +48,8 @@ def test_the_report_reads_columns_the_marts_contract_has_with_the_types_it_expec
     assert set(COLUMNS) <= set(contract), set(COLUMNS) - set(contract)
     expected = {"list_date": "date", "team": "varchar", "agent": "varchar"}
     expected |= dict.fromkeys(("listed", "contacted", "reached", "self_reported_retained"), "integer")
-    expected |= dict.fromkeys(COLUMNS[7:], "double")  # rates, uplift and its interval: fractions
+    expected |= dict.fromkeys(COLUMNS[7:12], "double")  # rates, uplift and its interval: fractions
+    expected |= {"window_end_date": "date", "is_window_complete": "boolean"}
     assert {name: contract[name] for name in COLUMNS} == expected
 
 
@@ -94,7 +97,7 @@ def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
     # 3. The mart is there, in the published file's `main` schema, as `crm-warehouse publish` puts it.
     publish_marts(build_warehouse(warehouse, ROWS), path, run_id="test-2")
     info = published_info(path)
-    assert info is not None and info.tables["retention_effectiveness"] == 4
+    assert info is not None and info.tables["retention_effectiveness"] == 5
 
     status, body = report(server, "nora")  # north lead: own team only
     assert status == 200 and body["status"] == "ok" and body["team"] == "north"
@@ -116,15 +119,18 @@ def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
 
     status, body = report(server, "mia")  # manager: every team, newest first
     assert [(r["list_date"], r["team"]) for r in body["rows"]] == [
+        ("2024-08-01", "south"),
         ("2024-05-02", "north"),
         ("2024-05-02", "north"),
         ("2024-05-02", "south"),
         ("2024-05-01", "south"),
     ]
     status, body = report(server, "mia", team="south")
-    assert {r["team"] for r in body["rows"]} == {"south"} and len(body["rows"]) == 2
+    assert {r["team"] for r in body["rows"]} == {"south"} and len(body["rows"]) == 3
+    assert body["rows"][0]["is_window_complete"] is False and body["rows"][0]["churn_rate_control"] is None
     status, html = page(server, "mia", "?team=south")
     assert status == 200 and "-1.0%" in html and "alice" not in html
+    assert "window open until 2024-10-30" in html
 
     status, body = report(server, "alice")  # agents have no report
     assert status == 403
@@ -146,4 +152,4 @@ def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
         conn.executemany(INSERT.format(schema=f"{path.stem}.marts"), ROWS)
     status, body = report(server, "sue")
     assert status == 200 and body["status"] == "ok"
-    assert [r["agent"] for r in body["rows"]] == ["sam", "sam"]
+    assert [r["agent"] for r in body["rows"]] == ["sam", "sam", "sam"]
