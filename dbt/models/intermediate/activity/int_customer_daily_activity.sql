@@ -4,13 +4,17 @@
         unique_key=['customer_id', 'activity_date'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        post_hook="{% if is_incremental() %}delete from {{ this }} where txn_count = 0{% endif %}",
     )
 }}
 
 -- depends_on: {{ ref('stg_ods__transaction_versions') }}
 -- One row per customer per day with transactions. A nightly run recomputes only the customer-days
--- touched by ODS loads newer than the last one processed, including the days an older version of a
--- corrected transaction was on.
+-- touched by ODS loads newer than the last one processed (last_source_load_id), including the days
+-- an older version of a corrected transaction was on.
+-- A touched customer-day left without any transaction (the transaction moved to another day or
+-- customer) gets a row with txn_count 0, which replaces the old row in the delete+insert and is
+-- then deleted by the post-hook: an incremental run always equals a full refresh.
 {% set categories = ['groceries', 'dining', 'travel', 'electronics', 'apparel', 'utilities', 'entertainment', 'health', 'other'] %}
 {% set services = ['payment', 'fee', 'transfer', 'withdrawal'] %}
 
@@ -67,3 +71,9 @@ daily as (
 )
 
 select * from daily
+{% if is_incremental() %}
+union all by name
+select k.customer_id, k.txn_date as activity_date, 0::bigint as txn_count
+from touched as k
+anti join daily as d on d.customer_id = k.customer_id and d.activity_date = k.txn_date
+{% endif %}
