@@ -9,9 +9,10 @@
 }}
 
 -- depends_on: {{ ref('stg_ods__transaction_versions') }}
--- One row per customer per day with transactions. A nightly run recomputes only the customer-days
--- touched by ODS loads newer than the last one processed (last_source_load_id), including the days
--- an older version of a corrected transaction was on.
+-- One row per customer per day with transactions, from fct_transactions (so its tests, the
+-- base-currency check among them, stop everything built from here on). A nightly run recomputes
+-- only the customer-days touched by ODS loads newer than the last one processed
+-- (last_source_load_id), including the days an older version of a corrected transaction was on.
 -- A touched customer-day left without any transaction (the transaction moved to another day or
 -- customer) gets a row with txn_count 0, which replaces the old row in the delete+insert and is
 -- then deleted by the post-hook: an incremental run always equals a full refresh.
@@ -19,7 +20,7 @@
 {% set services = ['payment', 'fee', 'transfer', 'withdrawal'] %}
 
 with transactions as (
-    select * from {{ ref('stg_ods__transactions') }}
+    select * from {{ ref('fct_transactions') }}
 ),
 
 {% if is_incremental() %}
