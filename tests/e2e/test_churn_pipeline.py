@@ -298,18 +298,25 @@ def test_the_classical_label_definition_through_vars(night) -> None:
     assert (frame["is_eligible"] == expected_eligible).all()
     assert 0 < expected_eligible.sum() < len(frame)
 
-    # the label, recomputed from the ODS: an account closure recorded by the as-of date within 365 days
-    closures = query(
-        """select customer_id, min(coalesce(closed_at::date, updated_at::date)) from ods.customers
-           where status = 'closed' and updated_at < ?::date + 1 group by all""",
+    # the label, recomputed from the ODS: a closure recorded by the as-of date that takes effect in
+    # the 365 days after the snapshot, or is dated earlier but was recorded only after the snapshot
+    closures: dict[str, list[tuple[date, date]]] = {}
+    for customer, closed, recorded in query(
+        """select customer_id, coalesce(closed_at::date, updated_at::date), updated_at::date from ods.customers
+           where status = 'closed' and updated_at < ?::date + 1""",
         [END],
         copy,
-    )
-    closed = {customer: day for customer, day in closures}
+    ):
+        closures.setdefault(customer, []).append((closed, recorded))
     labelled = frame[frame["churned"].notna()]
     assert set(labelled["snapshot_date"].dt.date) == {date(2025, 10, 31)}  # the only window over by END
     expected = [
-        int(c in closed and closed[c] <= s.date() + timedelta(days=365))
+        int(
+            any(
+                closed <= s.date() + timedelta(days=365) and (closed > s.date() or recorded > s.date())
+                for closed, recorded in closures.get(c, [])
+            )
+        )
         for c, s in zip(labelled["customer_id"], labelled["snapshot_date"], strict=True)
     ]
     assert labelled["churned"].astype(int).tolist() == expected

@@ -21,7 +21,8 @@ from dagster_project.runner import run_nightly
 REPO = Path(__file__).resolve().parents[2]
 END = date(2026, 11, 21)
 FIRST_NIGHT = date(2026, 10, 31)
-ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "DAGSTER_HOME")
+# the dbt asset sets CRM_WAREHOUSE_PATH in os.environ: restore it, or the next module writes this warehouse
+ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "CRM_WAREHOUSE_PATH", "CRM_INBOX", "DAGSTER_HOME")
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,10 @@ def nightly(tmp_path_factory):
     """Generate 400 customers x 150 days, run the night of 2026-10-31, then the latest night."""
     root = tmp_path_factory.mktemp("nightly")
     saved = {k: os.environ.get(k) for k in ENV_VARS}
+    for key in ENV_VARS:
+        os.environ.pop(key, None)
     os.environ["CRM_DATA_DIR"] = str(root / "data")
     os.environ["CRM_MODELS_DIR"] = str(root / "models")
-    os.environ.pop("DAGSTER_HOME", None)
     shutil.copytree(REPO / "data" / "reference", root / "data" / "reference")
     generate(GeneratorConfig(out_dir=settings.inbox_dir(), truth_dir=settings.ground_truth_dir(),
                              customers=400, days=150, seed=11, end_date=END))

@@ -49,7 +49,8 @@ FIRST_NIGHT = date(2026, 10, 31)
 FIRST_LIST = date(2026, 11, 1)
 SECOND_LIST = date(2026, 11, 22)
 HOSTILE = '=HYPERLINK("http://x")'
-ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "DAGSTER_HOME")
+# the dbt asset sets CRM_WAREHOUSE_PATH in os.environ: restore it, or the next module writes this warehouse
+ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "CRM_WAREHOUSE_PATH", "CRM_INBOX", "DAGSTER_HOME")
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,9 +188,10 @@ def listed_ids(list_date: date) -> set[str]:
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("retention")
     saved = {k: os.environ.get(k) for k in ENV_VARS}
+    for key in ENV_VARS:
+        os.environ.pop(key, None)
     os.environ["CRM_DATA_DIR"] = str(root / "data")
     os.environ["CRM_MODELS_DIR"] = str(root / "models")
-    os.environ.pop("DAGSTER_HOME", None)
     try:
         shutil.copytree(REPO / "data" / "reference", root / "data" / "reference")
         generate(

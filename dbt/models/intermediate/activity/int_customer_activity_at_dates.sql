@@ -4,16 +4,27 @@
         unique_key='reference_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ drop_stale_reference_dates() }}",
+        post_hook=[
+            "{{ drop_stale_reference_dates() }}",
+            "{% if is_incremental() %}delete from {{ this }} where customer_id is null{% endif %}",
+        ],
     )
 }}
 
+-- depends_on: {{ ref('stg_ods__transaction_versions') }}
+-- depends_on: {{ ref('stg_ods__customers') }}
 -- One row per customer per reference date with any transaction in the lookback window before it:
 -- windowed spend, counts and breadth, all from days <= the reference date (point in time).
+-- Incremental by reference date (macros/reference_dates_to_compute.sql); built_through_load_id is
+-- the newest ODS load the run that computed the slice had seen.
 {% set lookback = [var('rfm_window_days'), var('value_window_days'), 365, 180] | max %}
 
 with reference_dates as (
-    {{ reference_dates_to_compute() }}
+    {{ reference_dates_to_compute(include_customers=false) }}
+),
+
+watermark as (
+    select {{ ods_load_watermark() }} as built_through_load_id
 ),
 
 daily as (
@@ -60,4 +71,15 @@ windowed as (
     group by r.reference_date, d.customer_id
 )
 
-select * from windowed
+select w.*, m.built_through_load_id
+from windowed as w
+cross join watermark as m
+{% if is_incremental() %}
+-- a recomputed date left without any activity still replaces its old slice: one placeholder row
+-- (customer_id null) takes the slice's place in the delete+insert and the post-hook deletes it
+union all by name
+select r.reference_date, null::varchar as customer_id, m.built_through_load_id
+from reference_dates as r
+cross join watermark as m
+where r.reference_date not in (select reference_date from windowed)
+{% endif %}

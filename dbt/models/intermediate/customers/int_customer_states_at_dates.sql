@@ -8,11 +8,19 @@
     )
 }}
 
+-- depends_on: {{ ref('stg_ods__transaction_versions') }}
+-- depends_on: {{ ref('stg_ods__customers') }}
 -- One row per customer per reference date: behaviour, RFM scores and segment, value tier,
 -- loyalty x value class and lifecycle stage, all computed from data up to that date. The marts
 -- show the as-of date; segment_summary and the churn features use the earlier dates.
+-- Incremental by reference date (macros/reference_dates_to_compute.sql); built_through_load_id is
+-- the newest ODS load the run that computed the slice had seen.
 with computed_dates as (
-    {{ reference_dates_to_compute() }}
+    {{ reference_dates_to_compute(include_customers=true) }}
+),
+
+watermark as (
+    select {{ ods_load_watermark() }} as built_through_load_id
 ),
 
 customers as (
@@ -40,7 +48,7 @@ first_days as (
 joined as (
     select
         c.*,
-        a.* exclude (reference_date, customer_id),
+        a.* exclude (reference_date, customer_id, built_through_load_id),
         lp.activity_date as last_purchase_date,
         lt.activity_date as last_txn_date,
         case when f.first_txn_date <= c.reference_date then f.first_txn_date end as first_txn_date
@@ -125,7 +133,7 @@ states as (
 )
 
 select
-    *,
+    s.*,
     case when recency_score is not null
          then recency_score::varchar || frequency_score::varchar || monetary_score::varchar end as rfm_cell,
     {{ rfm_segment('recency_score', 'frequency_score') }} as rfm_segment,
@@ -151,5 +159,7 @@ select
             || '_'
             || case when revenue_share_before < {{ var('value_tier_major_share') }}
                     then 'high_value' else 'low_value' end
-    end as customer_class
-from states
+    end as customer_class,
+    m.built_through_load_id
+from states as s
+cross join watermark as m

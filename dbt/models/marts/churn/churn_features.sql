@@ -43,13 +43,8 @@ consumption_days as (
     where consumption_count > 0
 ),
 
-closures as (
-    select v.customer_id, min(coalesce(v.closed_at::date, v.valid_from::date)) as closed_date
-    from {{ ref('stg_ods__customers') }} as v
-    cross join as_of as a
-    where v.status = 'closed'
-      and v.valid_from < a.as_of_date + interval 1 day
-    group by v.customer_id
+closures as (   -- closures recorded by the as-of date (one row per closed version)
+    {{ closures_recorded_by('(select as_of_date from as_of)') }}
 ),
 
 next_consumption as (   -- first consumption day after each snapshot
@@ -105,6 +100,16 @@ features as (
     left join complaints as p on p.reference_date = s.reference_date and p.customer_id = s.customer_id
 ),
 
+-- snapshots followed by a closure inside (snapshot, snapshot + window] (rule: macros/churn.sql), so
+-- an account closed and reopened before the snapshot is not churned by its old closure
+closed_in_window as (
+    select distinct f.customer_id, f.snapshot_date
+    from features as f
+    inner join closures as c
+        on c.customer_id = f.customer_id
+        and {{ closure_counts_as_churn('c', 'f.snapshot_date', 'f.snapshot_date + ' ~ window_days) }}
+),
+
 labelled as (
     select
         f.*,
@@ -112,7 +117,7 @@ labelled as (
             {%- if min_value is not none %} and f.net_revenue_12m >= {{ min_value }}{% endif %} as is_eligible,
         case
             when f.is_scoring_snapshot or f.snapshot_date + {{ window_days }} > a.as_of_date then null
-            when k.closed_date <= f.snapshot_date + {{ window_days }} then 1
+            when k.customer_id is not null then 1
             {%- if includes_inactivity %}
             when n.next_consumption_date is null or n.next_consumption_date > f.snapshot_date + {{ window_days }} then 1
             {%- endif %}
@@ -120,7 +125,7 @@ labelled as (
         end as churned
     from features as f
     cross join as_of as a
-    left join closures as k on k.customer_id = f.customer_id
+    left join closed_in_window as k on k.customer_id = f.customer_id and k.snapshot_date = f.snapshot_date
     left join next_consumption as n on n.customer_id = f.customer_id and n.reference_date = f.snapshot_date
 )
 

@@ -1,6 +1,10 @@
 -- The cohort CLV formula year by year: CLV = sum over n=1..m of N_n (1 - L_n) P_n / (1 + i)^n, / N.
--- Observed years come from int_customer_relationship_years; a year without observations takes the
--- nearest observed year of the same cohort and tier (later years: the latest observed retention).
+-- The cohort (N) is the signup year x the customers' value tier today: the customers being valued.
+-- Year n's retention and profit (L_n, P_n) come from int_customer_relationship_years, grouped by
+-- the tier each customer had at the START of year n, so accounts that closed (and are ordinary
+-- today) still count against the tier they were in: no survivorship bias. A year without
+-- observations takes the nearest observed year of the same cohort and tier (later years: the
+-- latest observed retention).
 with cohorts as (
     select year(signup_date) as signup_year, value_tier, count(*) as cohort_customers
     from {{ ref('int_as_of_states') }}
@@ -10,7 +14,7 @@ with cohorts as (
 observed as (
     select
         signup_year,
-        value_tier,
+        year_start_value_tier as value_tier,
         year_number,
         count(*) filter (where is_open_at_start) as open_at_start,
         count(*) filter (where is_open_at_start and is_open_at_end) as open_at_end,

@@ -1,8 +1,14 @@
 -- The managers' report: per RFM segment and per value tier, customers, revenue share, average
 -- cohort CLV and the churn rate observed over the last churn_observation_days among the customers
--- who were in that segment at the start of that window.
+-- who were in that segment at the start of that window. Churn is the churn label's definition
+-- (churn_features): the account closed in the window, or, when churn_label_includes_inactivity,
+-- no consumption transaction (purchase or refund) in it.
 with states as (
     select * from {{ ref('int_as_of_states') }}
+),
+
+as_of as (
+    select reference_date as as_of_date from {{ ref('int_reference_dates') }} where is_as_of
 ),
 
 earlier as (   -- segments at the start of the observation window
@@ -13,12 +19,38 @@ earlier as (   -- segments at the start of the observation window
     where s.status = 'active'
 ),
 
-outcome as (   -- churned by the as-of date: account closed, or no purchase since the window start
+closures as (   -- closures recorded by the as-of date (one row per closed version)
+    {{ closures_recorded_by('(select as_of_date from as_of)') }}
+),
+
+closed_in_window as (   -- closed inside (window start, as-of date] (rule: macros/churn.sql)
+    select distinct e.customer_id
+    from earlier as e
+    cross join as_of as a
+    inner join closures as c
+        on c.customer_id = e.customer_id
+        and {{ closure_counts_as_churn('c', 'e.reference_date', 'a.as_of_date') }}
+),
+
+consumed_in_window as (   -- made a purchase or refund inside (window start, as-of date]
+    select distinct e.customer_id
+    from earlier as e
+    cross join as_of as a
+    inner join {{ ref('int_customer_daily_activity') }} as d
+        on d.customer_id = e.customer_id
+        and d.consumption_count > 0
+        and d.activity_date > e.reference_date
+        and d.activity_date <= a.as_of_date
+),
+
+outcome as (   -- churned by the as-of date, as the churn label defines it
     select
         e.customer_id,
-        n.status = 'closed' or n.last_purchase_date is null or n.last_purchase_date <= e.reference_date as churned
+        c.customer_id is not null
+        {%- if var('churn_label_includes_inactivity') %} or u.customer_id is null{% endif %} as churned
     from earlier as e
-    inner join states as n on n.customer_id = e.customer_id
+    left join closed_in_window as c on c.customer_id = e.customer_id
+    left join consumed_in_window as u on u.customer_id = e.customer_id
 ),
 
 cohort_clv as (

@@ -13,7 +13,7 @@ renamed as (
         txn_type,
         channel,
         amount,
-        txn_type in ('purchase', 'refund') as is_consumption,
+        list_contains({{ var('consumption_txn_types') }}, txn_type) as is_consumption,
         case txn_type
             when 'purchase' then amount
             when 'refund' then -amount
