@@ -29,8 +29,10 @@ outcomes as (
     select * from {{ ref('stg_ods__outcomes') }}
 ),
 
-customers as (
-    select customer_id, closed_at from {{ ref('dim_customers') }}
+-- account closures known by the report date; which of them count as churn in a list's window is
+-- the rule shared with the churn label (macros/churn.sql)
+closures as (
+    {{ closures_recorded_by(as_of_date()) }}
 ),
 
 consumption as (
@@ -92,12 +94,15 @@ member_results as (
         coalesce(o.is_retained, false) as is_retained,
         case
             when w.is_window_complete then
-                (c.closed_at is not null and c.closed_at::date <= w.window_end_date)
+                exists (
+                    select 1 from closures as c
+                    where c.customer_id = w.customer_id
+                      and {{ closure_counts_as_churn('c', 'w.as_of_date', 'w.window_end_date') }}
+                )
                 or coalesce(a.consumption_txns, 0) = 0
         end as is_churned
     from member_windows as w
     left join member_outcomes as o on o.list_id = w.list_id and o.customer_id = w.customer_id
-    left join customers as c on c.customer_id = w.customer_id
     left join window_activity as a on a.list_date = w.list_date and a.customer_id = w.customer_id
 ),
 
