@@ -16,6 +16,7 @@ machine is shared and noisy).
 
 from __future__ import annotations
 
+import gzip
 import logging
 import shutil
 import time
@@ -30,6 +31,34 @@ from ..extracts.sql import ident, lit
 from .cpu import cpu_seconds
 
 log = logging.getLogger(__name__)
+
+
+class CeilingError(RuntimeError):
+    """The bare read would not do the same work as the loader; the message names the file."""
+
+
+def _first_line(path: Path) -> str:
+    with path.open("rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+        return f.readline().rstrip("\r\n")
+
+
+def check_headers(spec: ExtractSpec, files: list[Path]) -> None:
+    """Every file's header names the spec's columns in the spec's order.
+
+    `read_csv(columns = {...})` takes the columns by position, so a file in another layout would be
+    cast into the wrong columns (or fail) and the bare read would not be the loader's work.
+    """
+    expected = ",".join(spec.column_names)
+    for path in files:
+        header = _first_line(path)
+        if header != expected:
+            raise CeilingError(
+                f"{path}: header {header!r} is not the canonical {spec.kind} layout {expected!r}; the bare "
+                "read_csv ceiling needs canonical UTF-8 CSV files (generate them with the generate stage)"
+            )
 
 
 def typed_read_csv(spec: ExtractSpec, files: list[Path]) -> str:
@@ -99,7 +128,9 @@ def _fresh_connection(folder: Path) -> duckdb.DuckDBPyConnection:
 
 
 def new_ceilings(files_by_kind: dict[str, list[Path]]) -> dict[str, KindCeiling]:
-    """One empty record per kind that has files."""
+    """One empty record per kind that has files (after checking their headers)."""
+    for kind, files in files_by_kind.items():
+        check_headers(SPECS[kind], files)
     return {
         kind: KindCeiling(kind, len(files), sum(p.stat().st_size for p in files))
         for kind, files in files_by_kind.items()
