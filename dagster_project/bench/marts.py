@@ -217,14 +217,18 @@ def bare_sql(models: list[BuiltModel], repeat: int) -> list[dict[str, Any]]:
                 con.execute(f"create or replace table {ident(BARE_SCHEMA)}.{ident(m.name)} as (\n{sql}\n)")
                 runs.append(time.perf_counter() - started)
             rows = int(con.execute(f"select count(*) from {ident(BARE_SCHEMA)}.{ident(m.name)}").fetchone()[0])
+            # The same work: the bare query makes as many rows as dbt's table (tests hold it to that).
+            dbt_rows = int(con.execute(f"select count(*) from {m.relation}").fetchone()[0]) if m.relation else None
             out.append(
                 {
                     "model": m.unique_id,
+                    "path": m.path,
                     "materialized": m.materialized,
                     "dbt_execution_s": round(m.execution_s, 3),
                     "bare_s": round(min(runs), 3),
                     "bare_runs_s": [round(s, 3) for s in runs],
                     "rows": rows,
+                    "dbt_rows": dbt_rows,
                     "compiled_sql": str(m.compiled_path),
                 }
             )
