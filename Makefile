@@ -65,7 +65,7 @@ dagster: install
 	$(UV) run --frozen dagster dev -m dagster_project.definitions --host 127.0.0.1 --port 3000
 
 bench: install
-	$(CRM) bench --customers 100000 --days 365
+	$(UV) run --frozen --group bench crm-warehouse bench --customers 100000 --days 365
 
 clean:
 	rm -rf data/warehouse/*.duckdb* data/exports/target_lists data/dagster_home data/logs dbt/target dbt/logs
