@@ -95,6 +95,42 @@ def metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict:
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
+def test_training_reads_a_deterministic_sample_of_whole_customers_above_the_row_cap(env, synthetic) -> None:
+    write_mart(env, synthetic)
+    con = duckdb.connect(str(env), read_only=True)
+    try:
+        labelled = churn_defs.feature_counts(con)["labelled_rows"]
+        assert churn_defs.training_sample_fraction(labelled, labelled) == 1.0
+        fraction = churn_defs.training_sample_fraction(labelled, labelled // 4)
+        everyone = churn_defs.read_training_rows(con)
+        sample = churn_defs.read_training_rows(con, fraction)
+        again = churn_defs.read_training_rows(con, fraction)
+    finally:
+        con.close()
+    assert len(everyone) == labelled
+    assert 0.15 * labelled < len(sample) < 0.35 * labelled  # about a quarter
+    pd.testing.assert_frame_equal(sample, again)  # the same customers every time
+    # whole customers: a sampled customer has every one of their labelled snapshots
+    per_customer = everyone.groupby("customer_id").size()
+    sampled = sample.groupby("customer_id").size()
+    assert (sampled == per_customer.loc[sampled.index]).all()
+    assert sample["snapshot_date"].nunique() == everyone["snapshot_date"].nunique()
+    with pytest.raises(ValueError, match="max_training_rows must be positive"):
+        churn_defs.training_sample_fraction(labelled, 0)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [churn_model],
+            resources={"warehouse": Warehouse()},
+            instance=instance,
+            run_config={"ops": {"ml__churn_model": {"config": {"max_training_rows": labelled // 4}}}},
+        )
+    meta = metadata(result, CHURN_MODEL_KEY)
+    assert meta["training_rows_read"] == len(sample)
+    assert meta["customer_sample_fraction"] == pytest.approx(fraction)
+    assert meta["train_rows"] + meta["validation_rows"] + meta["labelled_unused_rows"] == len(sample)
+
+
 def test_training_registers_promotes_and_reports(env, synthetic) -> None:
     write_mart(env, synthetic)
     with dg.DagsterInstance.ephemeral() as instance:

@@ -85,12 +85,33 @@ def read_label_definition(con: duckdb.DuckDBPyConnection) -> LabelDefinition:
     return LabelDefinition(column=LABEL_COLUMN, horizon_days=int(window), description=str(text))
 
 
-def read_training_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The labelled, eligible rows of the mart, in a stable order (the data fingerprint depends on it)."""
+DEFAULT_MAX_TRAINING_ROWS = 2_000_000
+"""At most this many labelled rows are read for training (memory: about 1 GB per million rows in
+pandas and the model fits); above it, a deterministic sample of customers is read."""
+
+
+def training_sample_fraction(labelled_rows: int, max_rows: int) -> float:
+    """The share of customers to read so that about `max_rows` labelled rows remain (1.0: all)."""
+    if max_rows <= 0:
+        raise ValueError(f"max_training_rows must be positive, got {max_rows}")
+    return 1.0 if labelled_rows <= max_rows else max_rows / labelled_rows
+
+
+def read_training_rows(con: duckdb.DuckDBPyConnection, sample_fraction: float = 1.0) -> pd.DataFrame:
+    """The labelled, eligible rows of the mart, in a stable order (the data fingerprint depends on it).
+
+    With `sample_fraction` < 1, only customers whose md5(customer_id) falls in that share are read,
+    with all their snapshots: the same customers every time for the same data, and every snapshot
+    (the temporal validation's latest one included) sampled alike.
+    """
     columns = ", ".join(_feature_columns())
+    sample = ""
+    if sample_fraction < 1.0:
+        threshold = int(sample_fraction * 2**32)
+        sample = f"and ('0x' || substr(md5({ID_COLUMN}), 1, 8))::ubigint < {threshold}"
     return con.execute(
         f"""select {columns} from {FEATURES_TABLE}
-            where is_eligible and churned is not null and not is_scoring_snapshot
+            where is_eligible and churned is not null and not is_scoring_snapshot {sample}
             order by snapshot_date, customer_id"""
     ).fetch_df()
 
@@ -159,6 +180,8 @@ class ChurnTrainingConfig(dg.Config):
     """A new model becomes champion only if its validation AUC is at least this..."""
     max_auc_drop: float = DEFAULT_MAX_AUC_DROP
     """...and at most this much below the current champion's."""
+    max_training_rows: int = DEFAULT_MAX_TRAINING_ROWS
+    """Above this many labelled rows, train on a deterministic sample of customers (bounded memory)."""
 
 
 def _float(value: float | None) -> dg.MetadataValue:
@@ -177,16 +200,25 @@ def _md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def train_from_warehouse(
-    warehouse: Warehouse, models_dir: Path, auc_floor: float, max_auc_drop: float
+    warehouse: Warehouse,
+    models_dir: Path,
+    auc_floor: float,
+    max_auc_drop: float,
+    max_training_rows: int = DEFAULT_MAX_TRAINING_ROWS,
 ) -> tuple[TrainingOutcome, dict[str, Any]]:
     """Train on the mart, register the version, apply the promotion gate; returns the outcome and metadata."""
     with warehouse.connect(read_only=True) as con:
         label = read_label_definition(con)
         counts = feature_counts(con)
-        frame = read_training_rows(con)
+        fraction = training_sample_fraction(counts["labelled_rows"], max_training_rows)
+        frame = read_training_rows(con, fraction)
     before = champion_pointer(models_dir)
     outcome = train_register_promote(frame, models_dir, label=label, floor=auc_floor, max_drop=max_auc_drop)
-    return outcome, training_metadata(outcome, counts, before, auc_floor, max_auc_drop, models_dir)
+    meta = training_metadata(outcome, counts, before, auc_floor, max_auc_drop, models_dir)
+    meta["max_training_rows"] = max_training_rows
+    meta["customer_sample_fraction"] = _float(fraction)
+    meta["training_rows_read"] = dg.MetadataValue.int(len(frame))
+    return outcome, meta
 
 
 def training_metadata(
@@ -246,7 +278,9 @@ def training_metadata(
 def churn_model(
     context: dg.AssetExecutionContext, warehouse: Warehouse, config: ChurnTrainingConfig
 ) -> dg.MaterializeResult:
-    outcome, meta = train_from_warehouse(warehouse, settings.models_dir(), config.auc_floor, config.max_auc_drop)
+    outcome, meta = train_from_warehouse(
+        warehouse, settings.models_dir(), config.auc_floor, config.max_auc_drop, config.max_training_rows
+    )
     context.log.info(
         f"churn model {outcome.version}: {outcome.result.champion} AUC {outcome.result.report['auc']:.4f}; "
         f"promotion {'accepted' if outcome.promotion.promoted else 'refused'} ({outcome.promotion.reason})"
