@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from e2e_home import project_home
 
 from dagster_project import settings
 from dagster_project.cli import main
@@ -34,10 +35,8 @@ from dagster_project.demo import GeneratorConfig, generate
 from ml.churn.features import warehouse_spec
 from ml.churn.registry import champion_pointer, list_versions, read_card, registry_dir
 
-REPO = Path(__file__).resolve().parents[2]
 END = date(2026, 11, 21)
 SNAPSHOT = date(2026, 6, 30)  # the month-end whose features must not move when later data changes
-ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "CRM_WAREHOUSE_PATH", "CRM_INBOX", "CRM_GROUND_TRUTH_DIR", "DAGSTER_HOME")
 FEATURES = list(warehouse_spec().features)
 
 
@@ -68,33 +67,21 @@ def nightly_definitions() -> dg.Definitions:
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
-    root = tmp_path_factory.mktemp("churn")
-    saved = {k: os.environ.get(k) for k in ENV_VARS}
-    for key in ENV_VARS:
-        os.environ.pop(key, None)
-    os.environ["CRM_DATA_DIR"] = str(root / "data")
-    os.environ["CRM_MODELS_DIR"] = str(root / "models")
-    shutil.copytree(REPO / "data" / "reference", root / "data" / "reference")
-    generate(
-        GeneratorConfig(
-            out_dir=settings.inbox_dir(),
-            truth_dir=settings.ground_truth_dir(),
-            customers=500,
-            days=400,
-            seed=5,
-            end_date=END,
+    with project_home(tmp_path_factory.mktemp("churn")) as root:
+        generate(
+            GeneratorConfig(
+                out_dir=settings.inbox_dir(),
+                truth_dir=settings.ground_truth_dir(),
+                customers=500,
+                days=400,
+                seed=5,
+                end_date=END,
+            )
         )
-    )
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = (
-            nightly_definitions().resolve_job_def("nightly").execute_in_process(instance=instance, raise_on_error=False)
-        )
-    yield {"root": root, "result": result}
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+        with dg.DagsterInstance.ephemeral() as instance:
+            job = nightly_definitions().resolve_job_def("nightly")
+            result = job.execute_in_process(instance=instance, raise_on_error=False)
+        yield {"root": root, "result": result}
 
 
 def query(sql: str, params: list | None = None, path: Path | None = None) -> list[tuple]:

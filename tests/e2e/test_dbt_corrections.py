@@ -16,21 +16,19 @@ The history is 400 days (some relationship years lie entirely inside the data) f
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
+from e2e_home import project_home
 
 from dagster_project import settings
 from dagster_project.demo import GeneratorConfig, generate
 from dagster_project.extracts.spec import CUSTOMERS, TRANSACTIONS
 from dagster_project.runner import run_nightly
 
-REPO = Path(__file__).resolve().parents[2]
 END = date(2026, 11, 21)
 FIRST_NIGHT = date(2026, 11, 18)
 NORMAL_NIGHT = date(2026, 11, 19)
@@ -42,7 +40,6 @@ REOPENED_AT = datetime(2026, 7, 20, 9, 0, 0)
 # as of CORRECTION_NIGHT, the 90-day labels of these month-ends are known (their windows are over)
 SNAPSHOT_BEFORE_REOPENING = date(2026, 6, 30)
 SNAPSHOT_AFTER_REOPENING = date(2026, 7, 31)
-ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "CRM_WAREHOUSE_PATH", "CRM_INBOX", "DAGSTER_HOME")
 STAMP = "%Y-%m-%d %H:%M:%S"
 
 
@@ -246,25 +243,18 @@ def _cohort_inputs() -> dict:
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corrections")
-    saved = {k: os.environ.get(k) for k in ENV_VARS}
-    for key in ENV_VARS:
-        os.environ.pop(key, None)
-    os.environ["CRM_DATA_DIR"] = str(root / "data")
-    os.environ["CRM_MODELS_DIR"] = str(root / "models")
-    shutil.copytree(REPO / "data" / "reference", root / "data" / "reference")
-    generate(
-        GeneratorConfig(
-            out_dir=settings.inbox_dir(),
-            truth_dir=settings.ground_truth_dir(),
-            customers=150,
-            days=400,
-            seed=23,
-            end_date=END,
+    with project_home(tmp_path_factory.mktemp("corrections")):
+        generate(
+            GeneratorConfig(
+                out_dir=settings.inbox_dir(),
+                truth_dir=settings.ground_truth_dir(),
+                customers=150,
+                days=400,
+                seed=23,
+                end_date=END,
+            )
         )
-    )
-    state: dict = {}
-    try:
+        state: dict = {}
         state["first"] = run_nightly(as_of_date=FIRST_NIGHT)
         state["month_ends"] = _month_ends()
         state["after_first"] = {
@@ -297,12 +287,6 @@ def nights(tmp_path_factory):
         state["refreshed"] = _tables()
         state["cohort"] = _cohort_inputs()
         yield state
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_every_night_succeeds(nights):

@@ -6,45 +6,29 @@ One small warehouse is built per module (two nights, like `make demo`), then ins
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pytest
+from e2e_home import project_home
 
 from dagster_project import settings
 from dagster_project.demo import GeneratorConfig, generate
 from dagster_project.runner import run_nightly
 
-REPO = Path(__file__).resolve().parents[2]
 END = date(2026, 11, 21)
 FIRST_NIGHT = date(2026, 10, 31)
-# the dbt asset sets CRM_WAREHOUSE_PATH in os.environ: restore it, or the next module writes this warehouse
-ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "CRM_WAREHOUSE_PATH", "CRM_INBOX", "DAGSTER_HOME")
 
 
 @pytest.fixture(scope="module")
 def nightly(tmp_path_factory):
     """Generate 400 customers x 150 days, run the night of 2026-10-31, then the latest night."""
-    root = tmp_path_factory.mktemp("nightly")
-    saved = {k: os.environ.get(k) for k in ENV_VARS}
-    for key in ENV_VARS:
-        os.environ.pop(key, None)
-    os.environ["CRM_DATA_DIR"] = str(root / "data")
-    os.environ["CRM_MODELS_DIR"] = str(root / "models")
-    shutil.copytree(REPO / "data" / "reference", root / "data" / "reference")
-    generate(GeneratorConfig(out_dir=settings.inbox_dir(), truth_dir=settings.ground_truth_dir(),
-                             customers=400, days=150, seed=11, end_date=END))
-    first = run_nightly(as_of_date=FIRST_NIGHT)
-    second = run_nightly()
-    yield {"root": root, "first": first, "second": second}
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with project_home(tmp_path_factory.mktemp("nightly")) as root:
+        generate(GeneratorConfig(out_dir=settings.inbox_dir(), truth_dir=settings.ground_truth_dir(),
+                                 customers=400, days=150, seed=11, end_date=END))
+        first = run_nightly(as_of_date=FIRST_NIGHT)
+        second = run_nightly()
+        yield {"root": root, "first": first, "second": second}
 
 
 def _query(sql: str, params: list | None = None) -> list[tuple]:

@@ -18,8 +18,6 @@ import csv
 import hashlib
 import io
 import json
-import os
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 from dagster_dbt import DbtCliResource
+from e2e_home import project_home
 
 from dagster_project import settings
 from dagster_project.defs.dbt.project import DBT_DIR, dbt_executable, dbt_project, ensure_manifest
@@ -43,14 +42,11 @@ from dagster_project.runner import run_nightly
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 END = date(2026, 11, 21)
 FIRST_NIGHT = date(2026, 10, 31)
 FIRST_LIST = date(2026, 11, 1)
 SECOND_LIST = date(2026, 11, 22)
 HOSTILE = '=HYPERLINK("http://x")'
-# the dbt asset sets CRM_WAREHOUSE_PATH in os.environ: restore it, or the next module writes this warehouse
-ENV_VARS = ("CRM_DATA_DIR", "CRM_MODELS_DIR", "CRM_WAREHOUSE_PATH", "CRM_INBOX", "DAGSTER_HOME")
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,14 +182,7 @@ def listed_ids(list_date: date) -> set[str]:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    root = tmp_path_factory.mktemp("retention")
-    saved = {k: os.environ.get(k) for k in ENV_VARS}
-    for key in ENV_VARS:
-        os.environ.pop(key, None)
-    os.environ["CRM_DATA_DIR"] = str(root / "data")
-    os.environ["CRM_MODELS_DIR"] = str(root / "models")
-    try:
-        shutil.copytree(REPO / "data" / "reference", root / "data" / "reference")
+    with project_home(tmp_path_factory.mktemp("retention")) as root:
         generate(
             GeneratorConfig(
                 out_dir=settings.inbox_dir(),
@@ -231,12 +220,6 @@ def pipeline(tmp_path_factory):
             state["effectiveness"] = build_effectiveness(instance)
         publish_marts(run_id="retention-e2e")  # what analysts and the portal read
         yield state
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def upload_outcomes() -> dict:
