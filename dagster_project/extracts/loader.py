@@ -253,7 +253,7 @@ def _batches(prepared: list[PreparedFile]) -> Iterable[list[PreparedFile]]:
 def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], run_id, result: IngestResult) -> None:
     started = datetime.now()
     t0 = time.perf_counter()
-    load_ids = [_next_load_id(con) for _ in batch]
+    load_ids = _next_load_ids(con, len(batch))
     try:
         con.execute("begin transaction")
         counts = load_batch(con, mapping, batch, load_ids)
@@ -301,6 +301,12 @@ def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], 
 
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("select nextval('ods.load_id_seq')").fetchone()[0])
+
+
+def _next_load_ids(con: duckdb.DuckDBPyConnection, n: int) -> list[int]:
+    """`n` new load ids in ascending order, from one query (one query per id cost ~1 ms each)."""
+    rows = con.execute("select nextval('ods.load_id_seq') from range(?)", [n]).fetchall()
+    return sorted(int(r[0]) for r in rows)
 
 
 def _insert_log_rows(con, run_id: str | None, rows: list[tuple[InboxFile, FileResult, str | None, datetime, int | None]]) -> None:
