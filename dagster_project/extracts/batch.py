@@ -329,7 +329,7 @@ def _find_duplicates(con, spec: ExtractSpec, against_ods: bool = True) -> None:
     con.execute(
         f"""create temp table _existing as
             select o.* from ods.{ident(spec.kind)} o
-            semi join (select distinct {keys} from _checked where _problem is null) k on {key_match(spec, 'o', 'k')}
+            semi join (select {keys} from _checked where _problem is null) k on {key_match(spec, 'o', 'k')}
             {only_current} {"" if against_ods else ("and" if only_current else "where") + " false"}"""
     )
     con.execute(
