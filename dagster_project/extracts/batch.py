@@ -324,15 +324,27 @@ def _find_duplicates(con, spec: ExtractSpec, against_ods: bool = True) -> None:
     con.execute(
         f"create temp table _multi as select {keys} from _checked where _problem is null group by all having count(*) > 1"
     )
+    # The batch's key range as constants: the scan of the ODS then skips row groups whose min/max
+    # (zone map) lie outside it instead of reading every stored key of a growing table on every
+    # batch. Only a necessary condition for a key match, so the same rows qualify.
+    bounds = con.execute(
+        "select " + ", ".join(f"min({ident(k)}), max({ident(k)})" for k in spec.key)
+        + " from _checked where _problem is null"
+    ).fetchall()[0]
+    where = [f"o.{ident(k)} between ? and ?" for k in spec.key]
     # Kinds with updated_at: a version equal to any stored version is a duplicate (an old version
     # re-sent never wins over a newer updated_at). Kinds without: only the current version counts,
     # so a correction that returns to an earlier value (100 -> 900 -> 100) becomes current again.
-    only_current = "" if spec.updated_at else "where o._is_current"
+    if not spec.updated_at:
+        where.append("o._is_current")
+    if not against_ods:
+        where.append("false")
     con.execute(
         f"""create temp table _existing as
             select o.* from ods.{ident(spec.kind)} o
             semi join (select {keys} from _checked where _problem is null) k on {key_match(spec, 'o', 'k')}
-            {only_current} {"" if against_ods else ("and" if only_current else "where") + " false"}"""
+            where {" and ".join(where)}""",
+        list(bounds),
     )
     con.execute(
         f"""create temp table _dups as
