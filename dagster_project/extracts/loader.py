@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from .batch import drop_temps, load_batch
+from .batch import drop_temps, insert_rows, load_batch
 from .mapping import SourceMapping
 from .prepare import FileProblem, InboxFile, PreparedFile, extract_date_from_name, prepare, sha256_file
 from .spec import ExtractSpec
@@ -137,11 +137,12 @@ def identify(con: duckdb.DuckDBPyConnection, mapping: SourceMapping, inbox: Path
         files.append(InboxFile(path, rel, stat.st_size, stat.st_mtime_ns, digest, extract_date))
     if fresh:
         con.execute("begin transaction")
-        con.executemany("delete from ods.file_hashes where kind = ? and source_file = ?", [(k, r) for k, r, *_ in fresh])
-        con.executemany(
-            "insert into ods.file_hashes (kind, source_file, size_bytes, mtime_ns, sha256, ctime_ns, inode) "
-            "values (?, ?, ?, ?, ?, ?, ?)",
-            fresh,
+        con.execute(
+            "delete from ods.file_hashes where kind = ? and list_contains(?, source_file)",
+            [kind, [rel for _, rel, *_ in fresh]],
+        ).fetchall()
+        insert_rows(
+            con, "ods.file_hashes", ["kind", "source_file", "size_bytes", "mtime_ns", "sha256", "ctime_ns", "inode"], fresh
         )
         con.execute("commit")
     return files
@@ -253,7 +254,7 @@ def _batches(prepared: list[PreparedFile]) -> Iterable[list[PreparedFile]]:
 def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], run_id, result: IngestResult) -> None:
     started = datetime.now()
     t0 = time.perf_counter()
-    load_ids = [_next_load_id(con) for _ in batch]
+    load_ids = _next_load_ids(con, len(batch))
     try:
         con.execute("begin transaction")
         counts = load_batch(con, mapping, batch, load_ids)
@@ -300,22 +301,31 @@ def _load_with_fallback(con, mapping: SourceMapping, batch: list[PreparedFile], 
 
 
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("select nextval('ods.load_id_seq')").fetchone()[0])
+    return _next_load_ids(con, 1)[0]
+
+
+def _next_load_ids(con: duckdb.DuckDBPyConnection, n: int) -> list[int]:
+    """`n` new load ids in ascending order, from one query (one query per id cost ~1 ms each)."""
+    rows = con.execute("select nextval('ods.load_id_seq') from range(?)", [n]).fetchall()
+    return sorted(int(r[0]) for r in rows)
 
 
 def _insert_log_rows(con, run_id: str | None, rows: list[tuple[InboxFile, FileResult, str | None, datetime, int | None]]) -> None:
     finished = datetime.now()
-    con.executemany(
-        "insert into ods.load_log (load_id, run_id, kind, source_file, sha256, size_bytes, extract_date, encoding, "
-        "status, rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_orphan, data_lines, "
-        "duplicate_of_load_id, message, started_at, finished_at, duration_s, records_expected) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "ods.load_log",
         [
-            [
+            "load_id", "run_id", "kind", "source_file", "sha256", "size_bytes", "extract_date", "encoding",
+            "status", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "rows_orphan", "data_lines",
+            "duplicate_of_load_id", "message", "started_at", "finished_at", "duration_s", "records_expected",
+        ],
+        [
+            (
                 r.load_id, run_id, r.kind, f.rel, f.sha256, f.size, f.extract_date, encoding, r.status,
                 r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_duplicate, r.rows_orphan, r.data_lines,
                 duplicate_of, r.message, started, finished, round(r.duration_s, 3), r.records_expected,
-            ]
+            )
             for f, r, encoding, started, duplicate_of in rows
         ],
     )
