@@ -9,6 +9,8 @@ at call time, so a test that sets an environment variable sees it immediately.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +84,46 @@ def portal_dir() -> Path:
 def dagster_home() -> Path:
     """Dagster instance folder with run history (`DAGSTER_HOME`, default `<data>/dagster_home`)."""
     return _path("DAGSTER_HOME", data_dir() / "dagster_home")
+
+
+# Every path setting whose default derives from CRM_DATA_DIR (or another of these); DAGSTER_HOME and
+# CRM_WAREHOUSE_PATH are also set in os.environ by the runner and the dbt asset while they work.
+DERIVED_PATH_VARIABLES = (
+    "CRM_INBOX",
+    "CRM_REFERENCE_DIR",
+    "CRM_SOURCES_DIR",
+    "CRM_WAREHOUSE_PATH",
+    "CRM_PUBLISHED_PATH",
+    "CRM_EXPORTS_DIR",
+    "CRM_GROUND_TRUTH_DIR",
+    "CRM_QUALITY_DIR",
+    "CRM_PORTAL_DIR",
+    "DAGSTER_HOME",
+)
+
+
+@contextmanager
+def pointed_at(data: Path, models: Path, clear: tuple[str, ...] = ()) -> Iterator[None]:
+    """Within the block, every path setting derives from `data` and `models`; all restored after.
+
+    For the benchmark's scratch folder and for tests: CRM_DATA_DIR and CRM_MODELS_DIR are set, the
+    derived variables (and `clear`) are removed, and on exit every one of them is put back as it
+    was, including those the runner or the dbt asset set in os.environ meanwhile.
+    """
+    touched = ("CRM_DATA_DIR", "CRM_MODELS_DIR", *DERIVED_PATH_VARIABLES, *clear)
+    saved = {name: os.environ.get(name) for name in touched}
+    try:
+        for name in (*DERIVED_PATH_VARIABLES, *clear):
+            os.environ.pop(name, None)
+        os.environ["CRM_DATA_DIR"] = str(data)
+        os.environ["CRM_MODELS_DIR"] = str(models)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def dbt_project_dir() -> Path:

@@ -29,8 +29,7 @@ def crm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CrmEnv:
     data = tmp_path / "data"
     reference = data / "reference"
     shutil.copytree(REPO / "data" / "reference", reference)
-    for var in ("CRM_INBOX", "CRM_REFERENCE_DIR", "CRM_SOURCES_DIR", "CRM_WAREHOUSE_PATH", "CRM_PUBLISHED_PATH",
-                "CRM_EXPORTS_DIR", "CRM_GROUND_TRUTH_DIR", "CRM_QUALITY_DIR", "CRM_PORTAL_DIR", "DAGSTER_HOME"):
+    for var in settings.DERIVED_PATH_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CRM_DATA_DIR", str(data))
     monkeypatch.setenv("CRM_MODELS_DIR", str(tmp_path / "models"))

@@ -30,20 +30,6 @@ from .. import settings
 log = logging.getLogger(__name__)
 
 MARKER = ".crm-bench"
-# Settings that would otherwise point outside the scratch folder (see settings.py).
-DERIVED_VARIABLES = (
-    "CRM_INBOX",
-    "CRM_REFERENCE_DIR",
-    "CRM_SOURCES_DIR",
-    "CRM_WAREHOUSE_PATH",
-    "CRM_PUBLISHED_PATH",
-    "CRM_EXPORTS_DIR",
-    "CRM_GROUND_TRUTH_DIR",
-    "CRM_QUALITY_DIR",
-    "CRM_PORTAL_DIR",
-    "DAGSTER_HOME",
-    "DBT_TARGET_PATH",
-)
 # Settings that make a run reach outside this machine (alert e-mail and webhook): a benchmark's
 # failing night must not page anyone.
 OUTBOUND_PREFIXES = ("CRM_ALERT_",)
@@ -150,24 +136,14 @@ def _copy_reference(source: Path, target: Path) -> None:
 
 @contextmanager
 def scratch_environment(scratch: Scratch) -> Iterator[None]:
-    """Point CRM_DATA_DIR, CRM_MODELS_DIR and everything derived from them at the scratch folder."""
+    """Point CRM_DATA_DIR, CRM_MODELS_DIR and everything derived from them at the scratch folder.
+
+    Also clears DBT_TARGET_PATH (the marts stage sets its own) and the alert settings.
+    """
     real_reference = settings.reference_dir()
-    outbound = [name for name in os.environ if name.startswith(OUTBOUND_PREFIXES)]
-    touched = ("CRM_DATA_DIR", "CRM_MODELS_DIR", *DERIVED_VARIABLES, *outbound)
-    saved = {name: os.environ.get(name) for name in touched}
-    try:
-        for name in (*DERIVED_VARIABLES, *outbound):
-            os.environ.pop(name, None)
-        os.environ["CRM_DATA_DIR"] = str(scratch.data)
-        os.environ["CRM_MODELS_DIR"] = str(scratch.models)
+    outbound = tuple(name for name in os.environ if name.startswith(OUTBOUND_PREFIXES))
+    with settings.pointed_at(scratch.data, scratch.models, clear=("DBT_TARGET_PATH", *outbound)):
         scratch.data.mkdir(parents=True, exist_ok=True)
         scratch.models.mkdir(parents=True, exist_ok=True)
         _copy_reference(real_reference, settings.reference_dir())
         yield
-    finally:
-        # The dbt asset and the runner set CRM_WAREHOUSE_PATH and DAGSTER_HOME for the process: undo that too.
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
