@@ -4,8 +4,7 @@ The database (`settings.published_path()`) is opened read-only for each request 
 once, so the portal never holds a lock that would stop the nightly publish from replacing it.
 
 `crm-warehouse publish` (defs/ops/publish.py) copies the marts into the published file's default
-schema `main`, so the mart is read from there; a file laid out like the warehouse (the mart in a
-schema `marts`, as older files were) is read from that schema instead.
+schema `main`, so the mart is read from there.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import duckdb
 log = logging.getLogger(__name__)
 
 TABLE = "retention_effectiveness"
-SCHEMAS = ("main", "marts")  # where to look, in this order
+SCHEMA = "main"  # where publish_marts puts every mart
 COLUMNS = (
     "list_date",
     "team",
@@ -58,23 +57,18 @@ def load_report(published_path: Path, team: str | None) -> Report:
         log.warning("cannot open %s read-only: %s", path, exc)
         return Report("unavailable", "The report database is being updated; try again in a minute.")
     try:
-        # Qualify with the catalog: the published file is usually `marts.duckdb`, whose catalog
-        # name `marts` would otherwise be ambiguous with the schema `marts`.
+        # Qualify with the catalog: the published file is usually `marts.duckdb`, and a bare
+        # `marts.<table>` would be read as catalog.table there.
         catalog_row = conn.execute("select current_database()").fetchone()
         catalog = str(catalog_row[0]) if catalog_row else ""
-        found = {
-            str(r[0])
-            for r in conn.execute(
-                "select table_schema from information_schema.tables"
-                " where table_catalog = ? and table_name = ? and table_schema in (?, ?)",
-                [catalog, TABLE, *SCHEMAS],
-            ).fetchall()
-        }
-        schema = next((s for s in SCHEMAS if s in found), None)
-        if schema is None:
+        built = conn.execute(
+            "select count(*) from information_schema.tables where table_catalog = ? and table_schema = ? and table_name = ?",
+            [catalog, SCHEMA, TABLE],
+        ).fetchall()[0][0]
+        if not built:
             return Report("missing", "No report yet: the effectiveness mart has not been built.")
         quoted = '"' + catalog.replace('"', '""') + '"'
-        sql = f"select {', '.join(COLUMNS)} from {quoted}.{schema}.{TABLE}"
+        sql = f"select {', '.join(COLUMNS)} from {quoted}.{SCHEMA}.{TABLE}"
         params: list[object] = []
         if team is not None:
             sql += " where team = ?"

@@ -142,14 +142,3 @@ def test_report_lifecycle(server: LiveServer, portal_env: PortalEnv) -> None:
     assert status == 200 and body["rows"] == []
     status, html = page(server, "mia", "?team=south")
     assert "No report rows for this team yet" in html
-
-    # 5. A file laid out like the warehouse (mart in schema `marts`, as older publishes did) works too.
-    path.unlink()
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("create schema marts")
-        # The file is marts.duckdb: its catalog "marts" must be named to tell it from the schema.
-        conn.execute(CREATE.format(schema=f"{path.stem}.marts"))
-        conn.executemany(INSERT.format(schema=f"{path.stem}.marts"), ROWS)
-    status, body = report(server, "sue")
-    assert status == 200 and body["status"] == "ok"
-    assert [r["agent"] for r in body["rows"]] == ["sam", "sam", "sam"]
