@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
+
 from dagster_project import settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,3 +27,12 @@ def project_home(root: Path) -> Iterator[Path]:
     with settings.pointed_at(root / "data", root / "models"):
         shutil.copytree(REPO / "data" / "reference", settings.reference_dir())
         yield root
+
+
+def query(sql: str, params: list | None = None, path: Path | None = None) -> list[tuple]:
+    """Rows of one query on the warehouse (or `path`), opened read-only and closed again."""
+    con = duckdb.connect(str(path or settings.warehouse_path()), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()

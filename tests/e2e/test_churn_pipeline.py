@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from e2e_home import project_home
+from e2e_home import project_home, query
 
 from dagster_project import settings
 from dagster_project.cli import main
@@ -83,13 +83,6 @@ def night(tmp_path_factory):
             result = job.execute_in_process(instance=instance, raise_on_error=False)
         yield {"root": root, "result": result}
 
-
-def query(sql: str, params: list | None = None, path: Path | None = None) -> list[tuple]:
-    con = duckdb.connect(str(path or settings.warehouse_path()), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def copy_warehouse(night, name: str) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from e2e_home import project_home
+from e2e_home import project_home, query
 
 from dagster_project import settings
 from dagster_project.demo import GeneratorConfig, generate
@@ -42,13 +42,6 @@ SNAPSHOT_BEFORE_REOPENING = date(2026, 6, 30)
 SNAPSHOT_AFTER_REOPENING = date(2026, 7, 31)
 STAMP = "%Y-%m-%d %H:%M:%S"
 
-
-def _query(sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path()), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def _tables() -> dict[str, list[tuple]]:
@@ -75,13 +68,13 @@ def _tables() -> dict[str, list[tuple]]:
 
 
 def _watermarks(table: str) -> dict[date, int]:
-    return dict(_query(f"select reference_date, max(built_through_load_id) from intermediate.{table} group by all"))
+    return dict(query(f"select reference_date, max(built_through_load_id) from intermediate.{table} group by all"))
 
 
 def _month_ends() -> list[date]:
     return [
         d
-        for (d,) in _query("select reference_date from intermediate.int_reference_dates where is_month_end order by 1")
+        for (d,) in query("select reference_date from intermediate.int_reference_dates where is_month_end order by 1")
     ]
 
 
@@ -203,7 +196,7 @@ def _deliver_corrections() -> dict:
 
 def _past_values(corrected: dict) -> dict:
     """What the corrections should change in the month-end slices, as the warehouse has it now."""
-    [(late_spend,)] = _query(
+    [(late_spend,)] = query(
         """select coalesce(sum(spend_365d), 0) from intermediate.int_customer_activity_at_dates
            where customer_id = ? and reference_date = date '2026-08-31'""",
         [corrected["late_buyer"]],
@@ -211,7 +204,7 @@ def _past_values(corrected: dict) -> dict:
 
     def statuses(customer_id: str) -> dict[date, str]:
         return dict(
-            _query(
+            query(
                 """select s.reference_date, s.status from intermediate.int_customer_states_at_dates s
                inner join intermediate.int_reference_dates r on r.reference_date = s.reference_date and r.is_month_end
                where s.customer_id = ? and s.reference_date >= date '2026-06-30'""",
@@ -229,10 +222,10 @@ def _past_values(corrected: dict) -> dict:
 def _cohort_inputs() -> dict:
     return {
         "years": _records("select * from intermediate.int_customer_relationship_years"),
-        "slices": _query(
+        "slices": query(
             "select customer_id, reference_date, value_tier from intermediate.int_customer_states_at_dates"
         ),
-        "today": _query(
+        "today": query(
             """select s.customer_id, year(s.signup_date), s.value_tier
                from intermediate.int_customer_states_at_dates as s
                inner join intermediate.int_reference_dates as r on r.reference_date = s.reference_date and r.is_as_of"""
@@ -260,7 +253,7 @@ def nights(tmp_path_factory):
         state["after_first"] = {
             t: _watermarks(t) for t in ("int_customer_activity_at_dates", "int_customer_states_at_dates")
         }
-        state["month_ends_first"] = _query(
+        state["month_ends_first"] = query(
             """select * exclude (built_through_load_id) from intermediate.int_customer_states_at_dates
                where reference_date in (select reference_date from intermediate.int_reference_dates where is_month_end)
                order by all"""
@@ -269,7 +262,7 @@ def nights(tmp_path_factory):
         state["after_normal"] = {
             t: _watermarks(t) for t in ("int_customer_activity_at_dates", "int_customer_states_at_dates")
         }
-        state["month_ends_normal"] = _query(
+        state["month_ends_normal"] = query(
             """select * exclude (built_through_load_id) from intermediate.int_customer_states_at_dates
                where reference_date in (select reference_date from intermediate.int_reference_dates where is_month_end)
                order by all"""
@@ -434,8 +427,8 @@ def test_a_foreign_currency_stops_the_marts(nights):
     assert not outcome.success
     assert any(name.endswith("fct_transactions_amounts_are_in_the_base_currency") for name in outcome.checks_failed)
     # nothing computed from transactions moved to the new night
-    assert _query("select distinct as_of_date from marts.customer_rfm") == [(CORRECTION_NIGHT,)]
-    assert _query("select max(snapshot_date) from marts.churn_features") == [(CORRECTION_NIGHT,)]
-    assert _query("select count(*) from intermediate.int_customer_daily_activity where activity_date = ?", [END]) == [
+    assert query("select distinct as_of_date from marts.customer_rfm") == [(CORRECTION_NIGHT,)]
+    assert query("select max(snapshot_date) from marts.churn_features") == [(CORRECTION_NIGHT,)]
+    assert query("select count(*) from intermediate.int_customer_daily_activity where activity_date = ?", [END]) == [
         (0,)
     ]

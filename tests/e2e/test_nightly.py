@@ -10,7 +10,7 @@ from datetime import date
 
 import duckdb
 import pytest
-from e2e_home import project_home
+from e2e_home import project_home, query
 
 from dagster_project import settings
 from dagster_project.demo import GeneratorConfig, generate
@@ -30,13 +30,6 @@ def nightly(tmp_path_factory):
         second = run_nightly()
         yield {"root": root, "first": first, "second": second}
 
-
-def _query(sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path()), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def _marts() -> dict[str, list[tuple]]:
@@ -58,18 +51,18 @@ def test_both_nights_succeed_with_every_check_passing(nightly):
 
 
 def test_first_night_loads_only_extracts_up_to_its_date(nightly):
-    latest = _query("""select max(extract_date) from ods.load_log l
+    latest = query("""select max(extract_date) from ods.load_log l
                        where run_id = ? and status = 'loaded' and kind = 'transactions'""", [nightly["first"].run_id])
     assert latest == [(FIRST_NIGHT,)]
-    second = _query("select count(*), min(extract_date), max(extract_date) from ods.load_log "
+    second = query("select count(*), min(extract_date), max(extract_date) from ods.load_log "
                     "where run_id = ? and kind = 'transactions'", [nightly["second"].run_id])
     assert second == [(21, date(2026, 11, 1), END)]
 
 
 def test_ods_tables_match_the_load_log(nightly):
     for kind in ("customers", "transactions", "calls", "complaints"):
-        [(in_table,)] = _query(f"select count(*) from ods.{kind}")
-        [(logged, read, rejected, dups)] = _query(
+        [(in_table,)] = query(f"select count(*) from ods.{kind}")
+        [(logged, read, rejected, dups)] = query(
             "select sum(rows_loaded), sum(rows_read), sum(rows_rejected), sum(rows_duplicate) "
             "from ods.load_log where kind = ? and status = 'loaded'", [kind])
         assert in_table == logged > 0
@@ -77,12 +70,12 @@ def test_ods_tables_match_the_load_log(nightly):
 
 
 def test_running_again_loads_nothing_and_changes_no_ods_row(nightly):
-    before = {k: _query(f"select * from ods.{k} order by all") for k in ("customers", "transactions", "calls", "complaints")}
+    before = {k: query(f"select * from ods.{k} order by all") for k in ("customers", "transactions", "calls", "complaints")}
     marts_before = _marts()
     again = run_nightly()
     assert again.success
-    assert _query("select count(*) from ods.load_log where run_id = ?", [again.run_id]) == [(0,)]
-    after = {k: _query(f"select * from ods.{k} order by all") for k in before}
+    assert query("select count(*) from ods.load_log where run_id = ?", [again.run_id]) == [(0,)]
+    after = {k: query(f"select * from ods.{k} order by all") for k in before}
     assert after == before
     assert _marts() == marts_before  # the same night gives the same marts
 
@@ -99,23 +92,23 @@ def test_incremental_nights_equal_a_full_refresh(nightly):
 
 
 def test_as_of_marts_describe_the_as_of_date(nightly):
-    assert _query("select distinct as_of_date from marts.dim_customers") == [(END,)]
-    assert _query("select distinct as_of_date from marts.customer_rfm") == [(END,)]
+    assert query("select distinct as_of_date from marts.dim_customers") == [(END,)]
+    assert query("select distinct as_of_date from marts.customer_rfm") == [(END,)]
     # the customers file of a later day cannot change the state of an earlier as-of date
-    assert _query("select count(*) from marts.dim_customers where signup_date > ?", [END]) == [(0,)]
+    assert query("select count(*) from marts.dim_customers where signup_date > ?", [END]) == [(0,)]
 
 
 def test_segment_migration_records_the_move_between_the_two_nights(nightly):
-    rows = _query("select from_date, to_date, sum(customers) from marts.segment_migration "
+    rows = query("select from_date, to_date, sum(customers) from marts.segment_migration "
                   "where dimension = 'value_tier' group by all")
     assert rows and rows[0][0] == FIRST_NIGHT and rows[0][1] == END
-    [(customers,)] = _query("select count(*) from marts.dim_customers")
+    [(customers,)] = query("select count(*) from marts.dim_customers")
     assert rows[0][2] == customers
 
 
 def test_personal_data_is_masked_in_the_marts(nightly):
-    clear = {v for r in _query("select full_name, phone, email from ods.customers") for v in r if v is not None}
-    masked = _query("select full_name_masked, phone_masked, email_masked from marts.dim_customers")
+    clear = {v for r in query("select full_name, phone, email from ods.customers") for v in r if v is not None}
+    masked = query("select full_name_masked, phone_masked, email_masked from marts.dim_customers")
     assert masked
     for row in masked:
         present = [v for v in row if v is not None]

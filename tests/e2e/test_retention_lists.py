@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 from dagster_dbt import DbtCliResource
-from e2e_home import project_home
+from e2e_home import project_home, query
 
 from dagster_project import settings
 from dagster_project.defs.dbt.project import DBT_DIR, dbt_executable, dbt_project, ensure_manifest
@@ -156,13 +156,6 @@ def build_effectiveness(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResu
         instance=instance,
     )
 
-
-def query(sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse_path()), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def day_files(list_date: date) -> dict[str, bytes]:
