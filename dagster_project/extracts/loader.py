@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -40,6 +43,9 @@ log = logging.getLogger(__name__)
 
 BATCH_BYTES = 512 * 1024 * 1024
 IGNORED_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
+HASH_THREADS = max(2, min(8, os.cpu_count() or 2))
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -124,14 +130,16 @@ def identify(con: duckdb.DuckDBPyConnection, mapping: SourceMapping, inbox: Path
             [kind],
         ).fetchall()
     }
+    stats = [(path, path.stat(), path.relative_to(inbox).as_posix()) for path in paths]
+    digests = [cached.get((rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)) for _, st, rel in stats]
+    unknown = [i for i, d in enumerate(digests) if d is None]
+    for i, digest in zip(unknown, _in_threads(sha256_file, [stats[i][0] for i in unknown]), strict=True):
+        digests[i] = digest
+    hashed_now = set(unknown)
     files: list[InboxFile] = []
     fresh: list[tuple[str, str, int, int, str, int, int]] = []
-    for path in paths:
-        stat = path.stat()
-        rel = path.relative_to(inbox).as_posix()
-        digest = cached.get((rel, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
-        if digest is None:
-            digest = sha256_file(path)
+    for i, ((path, stat, rel), digest) in enumerate(zip(stats, digests, strict=True)):
+        if i in hashed_now:
             fresh.append((kind, rel, stat.st_size, stat.st_mtime_ns, digest, stat.st_ctime_ns, stat.st_ino))
         extract_date = extract_date_from_name(path.name, mapping.extract_date)
         files.append(InboxFile(path, rel, stat.st_size, stat.st_mtime_ns, digest, extract_date))
@@ -195,12 +203,11 @@ def ingest(
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         prepared: list[PreparedFile] = []
-        for f in pending:
-            started = datetime.now()
-            try:
-                prepared.append(prepare(f, mapping, scratch))
-            except FileProblem as exc:
-                _log_failure(con, run_id, f, str(exc), started, result)
+        for f, (started, outcome) in zip(pending, _in_threads(lambda f: _try_prepare(f, mapping, scratch), pending), strict=True):
+            if isinstance(outcome, FileProblem):
+                _log_failure(con, run_id, f, str(outcome), started, result)
+            else:
+                prepared.append(outcome)
         for batch in _batches(prepared):
             _load_with_fallback(con, mapping, batch, run_id, result)
     finally:
@@ -216,6 +223,28 @@ def ingest(
                          datetime.now(), result)
     result.duration_s = time.perf_counter() - t0
     return result
+
+
+def _in_threads(work: Callable[[T], R], items: list[T]) -> list[R]:
+    """`[work(x) for x in items]`, on up to HASH_THREADS threads (results in order).
+
+    For the per-file checks before DuckDB takes over: hashing and file reads release the GIL, so
+    the files of a night are hashed and checked on every core instead of one after the other while
+    DuckDB waits. An exception in `work` propagates as in the plain loop.
+    """
+    if len(items) < 2:
+        return [work(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def _try_prepare(f: InboxFile, mapping: SourceMapping, scratch: Path) -> tuple[datetime, PreparedFile | FileProblem]:
+    """(when the check started, the prepared file or the problem that makes it unreadable)."""
+    started = datetime.now()
+    try:
+        return started, prepare(f, mapping, scratch)
+    except FileProblem as exc:
+        return started, exc
 
 
 def _still_current(con: duckdb.DuckDBPyConnection, mapping: SourceMapping, load_id: int) -> bool:
