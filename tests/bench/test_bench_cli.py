@@ -7,14 +7,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import CrmEnv
 
 from dagster_project.bench.memory import RssSampler
 from dagster_project.bench.scratch import ScratchError, close_scratch, open_scratch
 from dagster_project.cli import main
+
+if TYPE_CHECKING:  # annotations only: at run time another folder's conftest.py can shadow the name
+    from conftest import CrmEnv
 
 
 def _invoke(*args: str) -> Result:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from conftest import CrmEnv
 
 from dagster_project.cli import main
+
+if TYPE_CHECKING:  # annotations only: at run time another folder's conftest.py can shadow the name
+    from conftest import CrmEnv
 
 
 def _bench(*args: str) -> dict:

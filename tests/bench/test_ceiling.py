@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pytest
-from conftest import CrmEnv
 
 from dagster_project import settings
 from dagster_project.bench import ceiling
 from dagster_project.bench.ingest import extract_files, ingest_kind, ingest_kinds
 from dagster_project.demo import GeneratorConfig, generate
 from dagster_project.extracts.spec import SPECS
+
+if TYPE_CHECKING:  # annotations only: at run time another folder's conftest.py can shadow the name
+    from conftest import CrmEnv
 
 
 @pytest.fixture
