@@ -44,24 +44,28 @@ STAMP = "%Y-%m-%d %H:%M:%S"
 
 
 
+WATERMARK = "built_through_load_id"  # bookkeeping of incremental tables: which build wrote the row
+
+
 def _tables() -> dict[str, list[tuple]]:
     """Every mart, and the incremental intermediate tables (without their build watermark)."""
     con = duckdb.connect(str(settings.warehouse_path()), read_only=True)
     try:
-        marts = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+        tables = [
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                """select table_schema, table_name from information_schema.tables
+                   where table_schema = 'marts'
+                      or (table_schema = 'intermediate' and table_name in (
+                          'int_customer_daily_activity', 'int_customer_activity_at_dates', 'int_customer_states_at_dates'))
+                   order by all"""
             ).fetchall()
         ]
-        out = {f"marts.{t}": con.execute(f"select * from marts.{t} order by all").fetchall() for t in marts}
-        out["intermediate.int_customer_daily_activity"] = con.execute(
-            "select * from intermediate.int_customer_daily_activity order by all"
-        ).fetchall()
-        for t in ("int_customer_activity_at_dates", "int_customer_states_at_dates"):
-            out[f"intermediate.{t}"] = con.execute(
-                f"select * exclude (built_through_load_id) from intermediate.{t} order by all"
-            ).fetchall()
+        out = {}
+        for table in tables:
+            columns = [r[0] for r in con.execute(f"describe {table}").fetchall()]
+            exclude = f" exclude ({WATERMARK})" if WATERMARK in columns else ""
+            out[table] = con.execute(f"select *{exclude} from {table} order by all").fetchall()
         return out
     finally:
         con.close()
