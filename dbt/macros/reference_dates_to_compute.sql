@@ -12,11 +12,19 @@
   a past day also recomputes every slice from that day on, exactly as a full refresh would.
 -#}
 
-{#- The newest ODS load the models read (transactions and customers): stored in every computed row. -#}
-{% macro ods_load_watermark() -%}
+{#-
+  The newest ODS load the models read (transactions and customers; with include_service, also
+  calls and complaints): stored in every computed row. Load ids come from one sequence for every
+  kind, so any later load of any kind has a larger id.
+-#}
+{% macro ods_load_watermark(include_service=false) -%}
     greatest(
         (select coalesce(max(source_load_id), 0) from {{ ref('stg_ods__transaction_versions') }}),
         (select coalesce(max(source_load_id), 0) from {{ ref('stg_ods__customers') }})
+        {%- if include_service %},
+        (select coalesce(max(source_load_id), 0) from {{ ref('stg_ods__call_versions') }}),
+        (select coalesce(max(source_load_id), 0) from {{ ref('stg_ods__complaints') }})
+        {%- endif %}
     )::bigint
 {%- endmacro %}
 
@@ -59,9 +67,15 @@
     {% endif %}
 {%- endmacro %}
 
-{#- Post-hook of the "at dates" models: drop slices of dates that are no longer reference dates. -#}
-{% macro drop_stale_reference_dates() -%}
+{#-
+  Post-hook of the "at dates" models: drop slices of dates that are no longer reference dates.
+  `date_column`: the model's column holding the reference date; `kinds`: a SQL condition on
+  int_reference_dates for the dates the model keeps (churn_features: month-ends and the as-of date).
+-#}
+{% macro drop_stale_reference_dates(date_column='reference_date', kinds='true') -%}
     {% if is_incremental() %}
-    delete from {{ this }} where reference_date not in (select reference_date from {{ ref('int_reference_dates') }})
+    delete from {{ this }} where {{ date_column }} not in (
+        select reference_date from {{ ref('int_reference_dates') }} where {{ kinds }}
+    )
     {% endif %}
 {%- endmacro %}

@@ -1,6 +1,26 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='snapshot_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{{ drop_stale_reference_dates('snapshot_date', 'is_month_end or is_as_of') }}",
+            "{% if is_incremental() %}delete from {{ this }} where customer_id is null{% endif %}",
+        ],
+    )
+}}
+
+-- depends_on: {{ ref('stg_ods__transaction_versions') }}
+-- depends_on: {{ ref('stg_ods__customers') }}
+-- depends_on: {{ ref('stg_ods__call_versions') }}
+-- depends_on: {{ ref('stg_ods__complaints') }}
 -- The churn model's input: one row per active customer per snapshot date (every month-end
 -- reference date, for training, plus the as-of date, for scoring). Features come only from data
 -- up to the end of the snapshot day; the label looks at the churn_label_window_days after it.
+-- Incremental by snapshot date (macros/churn_snapshots_to_compute.sql): a night computes the
+-- scoring snapshot and the slices whose features or label it can have changed;
+-- built_through_load_id is the newest ODS load the run that computed the slice had seen.
 {%- set window_days = var('churn_label_window_days') | int %}
 {%- set includes_inactivity = var('churn_label_includes_inactivity') %}
 {%- set min_tenure_days = var('churn_min_tenure_days') | int %}
@@ -11,48 +31,67 @@
     with tenure >= {{ min_tenure_days }} days{{ (' and net revenue in the ' ~ var('value_window_days') ~ '-day value window >= ' ~ min_value) if min_value is not none else '' }}
 {%- endset %}
 
-with reference_dates as (
-    select reference_date, is_as_of
-    from {{ ref('int_reference_dates') }}
-    where is_month_end or is_as_of
+{%- set label_definition = label_text.split() | join(' ') %}
+{%- set label_definition_sql = "'" ~ label_definition | replace("'", "''") ~ "'" %}
+
+with snapshot_dates as (   -- the snapshots this run computes: all on a full build
+    {{ churn_snapshots_to_compute(window_days, label_definition_sql) }}
 ),
 
 as_of as (
-    select reference_date as as_of_date from reference_dates where is_as_of
+    select reference_date as as_of_date from {{ ref('int_reference_dates') }} where is_as_of
+),
+
+watermark as (
+    select {{ ods_load_watermark(include_service=true) }} as built_through_load_id
 ),
 
 states as (
-    select s.*, r.is_as_of
+    select s.*, d.is_as_of
     from {{ ref('int_customer_states_at_dates') }} as s
-    inner join reference_dates as r on r.reference_date = s.reference_date
+    inner join snapshot_dates as d on d.snapshot_date = s.reference_date
     where s.status = 'active'
 ),
 
-calls as (
-    select * from {{ ref('int_customer_calls_at_dates') }}
+computed_dates as (
+    select snapshot_date as reference_date from snapshot_dates
 ),
 
-complaints as (
-    select * from {{ ref('int_customer_complaints_at_dates') }}
+calls as (   -- inbound call counts per customer per computed snapshot (macros/service_at_dates.sql)
+    {{ customer_calls_at_dates('computed_dates') }}
 ),
 
--- label inputs: data after the snapshot, known by the as-of date
+complaints as (   -- complaint counts, open cases, SLA and satisfaction per customer per computed snapshot
+    {{ customer_complaints_at_dates('computed_dates') }}
+),
+
+-- label inputs: data after the snapshot, known by the as-of date. Only snapshots whose window is
+-- over by the as-of date get a label, so only consumption days inside their windows are read.
+labelled_dates as (
+    select d.snapshot_date
+    from snapshot_dates as d, as_of as a
+    where not d.is_as_of and d.snapshot_date + {{ window_days }} <= a.as_of_date
+),
+
 consumption_days as (
     select customer_id, activity_date
     from {{ ref('int_customer_daily_activity') }}
     where consumption_count > 0
+      and activity_date > (select min(snapshot_date) from labelled_dates)
+      and activity_date <= (select max(snapshot_date) + {{ window_days }} from labelled_dates)
 ),
 
 closures as (   -- closures recorded by the as-of date (one row per closed version)
     {{ closures_recorded_by('(select as_of_date from as_of)') }}
 ),
 
-next_consumption as (   -- first consumption day after each snapshot
+next_consumption as (   -- first consumption day after each labelled snapshot
     select s.customer_id, s.reference_date, d.activity_date as next_consumption_date
     from states as s
     asof left join consumption_days as d
         on d.customer_id = s.customer_id
         and s.reference_date < d.activity_date
+    where s.reference_date in (select snapshot_date from labelled_dates)
 ),
 
 features as (
@@ -168,5 +207,17 @@ select
     is_eligible::boolean as is_eligible,
     churned::integer as churned,
     {{ window_days }}::integer as label_window_days,
-    '{{ label_text.split() | join(' ') | replace("'", "''") }}'::varchar as label_definition
+    {{ label_definition_sql }}::varchar as label_definition,
+    m.built_through_load_id::bigint as built_through_load_id
 from labelled
+cross join watermark as m
+{% if is_incremental() %}
+-- a recomputed snapshot left without any active customer still replaces its old slice: one
+-- placeholder row (customer_id null) takes the slice's place in the delete+insert and the post-hook
+-- deletes it
+union all by name
+select d.snapshot_date, null::varchar as customer_id, m.built_through_load_id
+from snapshot_dates as d
+cross join watermark as m
+where d.snapshot_date not in (select reference_date from states)
+{% endif %}
