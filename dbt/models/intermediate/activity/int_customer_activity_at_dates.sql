@@ -27,8 +27,19 @@ watermark as (
     select {{ ods_load_watermark() }} as built_through_load_id
 ),
 
+-- The daily rows in the lookback of the dates computed, in customer order. The join below repeats
+-- each row for every reference date whose lookback holds it (about 7x over a year of history);
+-- arriving customer by customer, the aggregation finds each (reference date, customer) group in
+-- one short stretch of its input and keeps a small hash table, where rows in any other order
+-- scatter every group over the whole input and the table spills to disk (measured at 10.8M
+-- transactions: 12 CPU seconds with the sort, 59 without). Sorted here because the table's own
+-- order does not last: nightly runs append to it.
 daily as (
-    select * from {{ ref('int_customer_daily_activity') }}
+    select d.*
+    from {{ ref('int_customer_daily_activity') }} as d
+    where d.activity_date <= (select max(reference_date) from reference_dates)
+      and d.activity_date > (select min(reference_date) from reference_dates) - {{ lookback }}
+    order by d.customer_id
 ),
 
 windowed as (
