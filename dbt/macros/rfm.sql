@@ -4,8 +4,15 @@
   so scores do not depend on row order or on customer ids.
 -#}
 {% macro quintile_score(column, partition_by, descending=false) -%}
-    (1 + floor(5.0 * (rank() over (partition by {{ partition_by }} order by {{ column }} {{ 'desc' if descending else 'asc' }}) - 1)
-                / count(*) over (partition by {{ partition_by }})))::integer
+    {{ quintile_of_rank(
+        'rank() over (partition by ' ~ partition_by ~ ' order by ' ~ column ~ (' desc' if descending else ' asc') ~ ')',
+        'count(*) over (partition by ' ~ partition_by ~ ')'
+    ) }}
+{%- endmacro %}
+
+{#- The same score from a row's rank (BIGINT, 1 = first) among `count` (BIGINT) rows. -#}
+{% macro quintile_of_rank(rank, count) -%}
+    (1 + floor(5.0 * ({{ rank }} - 1) / {{ count }}))::integer
 {%- endmacro %}
 
 {#- The standard R x F segment grid (documented as a table in the marts docs). -#}

@@ -23,73 +23,153 @@ watermark as (
     select {{ ods_load_watermark() }} as built_through_load_id
 ),
 
-customers as (
+-- customers and activity are read by several CTEs below, each needing only some columns:
+-- "not materialized" lets each read just those instead of DuckDB copying every column once
+customers as not materialized (
     select c.* from {{ ref('int_customers_at_dates') }} as c
     semi join computed_dates as d on d.reference_date = c.reference_date
 ),
 
-activity as (
+activity as not materialized (
     select a.* from {{ ref('int_customer_activity_at_dates') }} as a
     semi join computed_dates as d on d.reference_date = a.reference_date
 ),
 
+-- RFM scores and value tiers per reference date, among the customers present at that date (only
+-- they have a state). RFM: only customers with a purchase in the window are scored, quintiles per
+-- reference date. Value tiers: rank by net revenue; a customer's tier is set by the revenue share
+-- ranked before them.
+present_activity as (
+    select
+        a.reference_date,
+        a.customer_id,
+        a.rfm_frequency > 0 as is_rfm_scored,
+        case when a.rfm_frequency > 0 then a.reference_date - a.rfm_last_purchase_date end as recency_days,
+        case when a.rfm_frequency > 0 then a.rfm_frequency end as rfm_frequency,
+        a.rfm_monetary,
+        a.net_revenue
+    from activity as a
+    semi join customers as c on c.reference_date = a.reference_date and c.customer_id = a.customer_id
+    where a.rfm_frequency > 0 or a.net_revenue > 0
+),
+
+rfm_totals as (
+    select
+        reference_date,
+        count(*) filter (where is_rfm_scored) as scored_count,
+        sum(net_revenue) filter (where net_revenue > 0) as positive_net_revenue
+    from present_activity
+    group by reference_date
+),
+
+-- Recency (at most a window's worth of days) and frequency take few distinct values: a value's rank
+-- is 1 + the customers with a value ranked strictly before it, counted per value, not per row.
+recency_ranks as (
+    select
+        reference_date,
+        recency_days,
+        1 + coalesce(sum(customers) over (
+            partition by reference_date order by recency_days desc rows between unbounded preceding and 1 preceding
+        ), 0)::bigint as recency_rank
+    from (
+        select reference_date, recency_days, count(*) as customers
+        from present_activity where is_rfm_scored group by reference_date, recency_days
+    )
+),
+
+frequency_ranks as (
+    select
+        reference_date,
+        rfm_frequency,
+        1 + coalesce(sum(customers) over (
+            partition by reference_date order by rfm_frequency asc rows between unbounded preceding and 1 preceding
+        ), 0)::bigint as frequency_rank
+    from (
+        select reference_date, rfm_frequency, count(*) as customers
+        from present_activity where is_rfm_scored group by reference_date, rfm_frequency
+    )
+),
+
+scored as (
+    select
+        p.reference_date,
+        p.customer_id,
+        p.recency_days,
+        case when p.is_rfm_scored then {{ quintile_of_rank('rr.recency_rank', 't.scored_count') }} end as recency_score,
+        case when p.is_rfm_scored then {{ quintile_of_rank('fr.frequency_rank', 't.scored_count') }} end as frequency_score,
+        case when p.is_rfm_scored then {{ quintile_of_rank(
+            'rank() over (partition by p.reference_date, p.is_rfm_scored order by p.rfm_monetary asc)', 't.scored_count'
+        ) }} end as monetary_score,
+        case when p.net_revenue > 0 then
+            coalesce(
+                sum(p.net_revenue) over (
+                    partition by p.reference_date, p.net_revenue > 0 order by p.net_revenue desc, p.customer_id
+                    rows between unbounded preceding and 1 preceding
+                ),
+                0
+            ) / nullif(t.positive_net_revenue, 0)
+        end as revenue_share_before
+    from present_activity as p
+    inner join rfm_totals as t on t.reference_date = p.reference_date
+    left join recency_ranks as rr on rr.reference_date = p.reference_date and rr.recency_days = p.recency_days
+    left join frequency_ranks as fr on fr.reference_date = p.reference_date and fr.rfm_frequency = p.rfm_frequency
+),
+
+-- The customer's first transaction, last transaction and last purchase on or before each date.
+-- Each day's rows count towards the first computed date on or after it (its bucket); a running
+-- min/max over the buckets, carried to every date the customer is present at, gives the dates.
 daily as (
     select customer_id, activity_date, purchase_count from {{ ref('int_customer_daily_activity') }}
 ),
 
-purchase_days as (
-    select customer_id, activity_date from daily where purchase_count > 0
+day_buckets as (
+    select a.activity_date, min(d.reference_date) as reference_date
+    from (select distinct activity_date from daily) as a
+    inner join computed_dates as d on d.reference_date >= a.activity_date
+    group by a.activity_date
 ),
 
-first_days as (
-    select customer_id, min(activity_date) as first_txn_date from daily group by customer_id
+bucketed as (
+    select
+        d.customer_id,
+        b.reference_date,
+        min(d.activity_date) as first_txn_date,
+        max(d.activity_date) as last_txn_date,
+        max(d.activity_date) filter (where d.purchase_count > 0) as last_purchase_date
+    from daily as d
+    inner join day_buckets as b on b.activity_date = d.activity_date
+    group by d.customer_id, b.reference_date
+),
+
+customers_with_dates as (
+    select
+        * exclude (is_present, first_txn_date, last_txn_date, last_purchase_date),
+        min(first_txn_date) over running as first_txn_date,
+        max(last_txn_date) over running as last_txn_date,
+        max(last_purchase_date) over running as last_purchase_date
+    from (
+        select customer_id, reference_date, first_txn_date, last_txn_date, last_purchase_date, false as is_present
+        from bucketed
+        union all by name
+        select *, true as is_present
+        from customers
+    )
+    window running as (
+        partition by customer_id order by reference_date, is_present rows between unbounded preceding and current row
+    )
+    qualify is_present
 ),
 
 joined as (
     select
         c.*,
         a.* exclude (reference_date, customer_id, built_through_load_id),
-        lp.activity_date as last_purchase_date,
-        lt.activity_date as last_txn_date,
-        case when f.first_txn_date <= c.reference_date then f.first_txn_date end as first_txn_date
-    from customers as c
+        sc.* exclude (reference_date, customer_id)
+    from customers_with_dates as c
     left join activity as a
         on a.reference_date = c.reference_date and a.customer_id = c.customer_id
-    left join first_days as f
-        on f.customer_id = c.customer_id
-    asof left join purchase_days as lp
-        on lp.customer_id = c.customer_id and c.reference_date >= lp.activity_date
-    asof left join daily as lt
-        on lt.customer_id = c.customer_id and c.reference_date >= lt.activity_date
-),
-
--- RFM: only customers with a purchase in the window are scored; quintiles per reference date
-rfm_scored as (
-    select
-        reference_date,
-        customer_id,
-        reference_date - rfm_last_purchase_date as recency_days,
-        {{ quintile_score('reference_date - rfm_last_purchase_date', 'reference_date', descending=true) }} as recency_score,
-        {{ quintile_score('rfm_frequency', 'reference_date') }} as frequency_score,
-        {{ quintile_score('rfm_monetary', 'reference_date') }} as monetary_score
-    from joined
-    where rfm_frequency > 0
-),
-
--- Value tiers: rank by net revenue; a customer's tier is set by the revenue share ranked before them
-valued as (
-    select
-        reference_date,
-        customer_id,
-        coalesce(
-            sum(net_revenue) over (
-                partition by reference_date order by net_revenue desc, customer_id
-                rows between unbounded preceding and 1 preceding
-            ),
-            0
-        ) / nullif(sum(net_revenue) filter (where net_revenue > 0) over (partition by reference_date), 0) as revenue_share_before
-    from joined
-    where net_revenue > 0
+    left join scored as sc
+        on sc.reference_date = c.reference_date and sc.customer_id = c.customer_id
 ),
 
 states as (
@@ -122,14 +202,12 @@ states as (
         coalesce(j.activity_breadth_365d, 0) as activity_breadth_365d,
         coalesce(j.rfm_frequency, 0) as rfm_frequency,
         coalesce(j.rfm_monetary, 0) as rfm_monetary,
-        r.recency_days as rfm_recency_days,
-        r.recency_score,
-        r.frequency_score,
-        r.monetary_score,
-        v.revenue_share_before
+        j.recency_days as rfm_recency_days,
+        j.recency_score,
+        j.frequency_score,
+        j.monetary_score,
+        j.revenue_share_before
     from joined as j
-    left join rfm_scored as r on r.reference_date = j.reference_date and r.customer_id = j.customer_id
-    left join valued as v on v.reference_date = j.reference_date and v.customer_id = j.customer_id
 )
 
 select
