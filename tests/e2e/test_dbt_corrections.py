@@ -111,13 +111,7 @@ def _write(kind_spec, path: Path, rows: list[dict]) -> None:
 
 
 def _records(sql: str, params: list | None = None) -> list[dict]:
-    con = duckdb.connect(str(settings.warehouse_path()), read_only=True)
-    try:
-        cursor = con.execute(sql, params or [])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
+    return _records_at(settings.warehouse_path(), sql, params)
 
 
 def _single_txn_days(first: date, last: date) -> list[dict]:
